@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip --disable-pip-version-check
+# constraints.txt pins torch to the CPU build on disk (an unpinned torch pulls a ~3 GB CUDA build).
+INSTALL := $(PIP) install -q -c constraints.txt
+
+.PHONY: install dev demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(INSTALL) -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(INSTALL) -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev
+
+demo: install
+	$(VENV)/bin/assay demo
+
+test: dev
+	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
+
+lint: dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src/assay
+
+bench: dev
+	$(INSTALL) -e ".[bench]"
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Settings from the environment (``ASSAY_*``) via pydantic-settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Process settings; every field reads ``ASSAY_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".assay")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Suggestions computed ahead of demand by a background worker (server only).
+    precompute: bool = True
+    suggestion_timeout: float = 20.0
+    max_body_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'assay.db'}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.home / "artifacts"

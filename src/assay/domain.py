@@ -1,0 +1,383 @@
+"""Domain objects: frozen dataclasses passed between layers.
+
+The store builds them from rows, the service and engine read them, and
+``to_json`` renders each in the JSON shape of SigOpt's API v1 (ids as strings,
+an ``object`` field naming the type). ``*.from_json`` only reads canonical,
+already-validated JSON (what the service stored), never raw user input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Bounds",
+    "Parameter",
+    "Metric",
+    "Task",
+    "Conditional",
+    "LinearConstraint",
+    "Experiment",
+    "MetricValue",
+    "Suggestion",
+    "QueuedSuggestion",
+    "Observation",
+    "Progress",
+    "Page",
+]
+
+Assignments = dict[str, Any]
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    min: float
+    max: float
+
+    def to_json(self, integer: bool = False) -> JSON:
+        cast = int if integer else float
+        return {"object": "bounds", "min": cast(self.min), "max": cast(self.max)}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str  # "double" | "int" | "categorical"
+    bounds: Bounds | None = None
+    categorical_values: tuple[str, ...] = ()
+    transformation: str | None = None  # None | "log"
+    grid: tuple[float, ...] = ()
+    prior: JSON | None = None
+    default_value: Any = None
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    precision: int | None = None
+
+    @property
+    def is_log(self) -> bool:
+        return self.transformation == "log"
+
+    def to_json(self) -> JSON:
+        return {
+            "object": "parameter",
+            "name": self.name,
+            "type": self.type,
+            "bounds": self.bounds.to_json(self.type == "int") if self.bounds else None,
+            "categorical_values": (
+                [{"object": "categorical_value", "name": v, "enum_index": i + 1}
+                 for i, v in enumerate(self.categorical_values)]
+                if self.type == "categorical" else None
+            ),
+            "conditions": {k: list(v) for k, v in self.conditions.items()},
+            "default_value": self.default_value,
+            "grid": list(self.grid),
+            "precision": self.precision,
+            "prior": self.prior,
+            "transformation": self.transformation,
+        }
+
+    def to_storage(self) -> JSON:
+        out = self.to_json()
+        if self.type == "categorical":
+            out["categorical_values"] = list(self.categorical_values)
+        return out
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Parameter:
+        b = d.get("bounds")
+        cats = d.get("categorical_values") or ()
+        cats = tuple(c["name"] if isinstance(c, dict) else str(c) for c in cats)
+        return cls(
+            name=d["name"],
+            type=d["type"],
+            bounds=Bounds(float(b["min"]), float(b["max"])) if b else None,
+            categorical_values=cats,
+            transformation=d.get("transformation"),
+            grid=tuple(d.get("grid") or ()),
+            prior=d.get("prior"),
+            default_value=d.get("default_value"),
+            conditions={k: tuple(v) for k, v in (d.get("conditions") or {}).items()},
+            precision=d.get("precision"),
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    objective: str = "maximize"  # "maximize" | "minimize"
+    strategy: str = "optimize"  # "optimize" | "store" | "constraint"
+    threshold: float | None = None
+
+    def to_json(self) -> JSON:
+        return {"object": "metric", "name": self.name, "objective": self.objective,
+                "strategy": self.strategy, "threshold": self.threshold}
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Metric:
+        return cls(d["name"], d.get("objective") or "maximize", d.get("strategy") or "optimize",
+                   d.get("threshold"))
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    cost: float
+
+    def to_json(self) -> JSON:
+        return {"object": "task", "name": self.name, "cost": self.cost}
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Task:
+        return cls(d["name"], float(d["cost"]))
+
+
+@dataclass(frozen=True)
+class Conditional:
+    name: str
+    values: tuple[str, ...]
+
+    def to_json(self) -> JSON:
+        return {"object": "conditional", "name": self.name,
+                "values": [{"object": "conditional_value", "name": v, "enum_index": i + 1}
+                           for i, v in enumerate(self.values)]}
+
+    def to_storage(self) -> JSON:
+        return {"name": self.name, "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, d: JSON) -> Conditional:
+        return cls(d["name"], tuple(v["name"] if isinstance(v, dict) else str(v) for v in d["values"]))
+
+
+@dataclass(frozen=True)
+class LinearConstraint:
+    type: str  # "greater_than" | "less_than"
+    terms: tuple[tuple[str, float], ...]
+    threshold: float
+
+    def to_json(self) -> JSON:
+        return {"object": "linear_constraint", "type": self.type, "threshold": self.threshold,
+                "terms": [{"object": "constraint_term", "name": n, "weight": w} for n, w in self.terms]}
+
+    @classmethod
+    def from_json(cls, d: JSON) -> LinearConstraint:
+        return cls(d["type"], tuple((t["name"], float(t["weight"])) for t in d["terms"]),
+                   float(d["threshold"]))
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    name: str
+    value: float
+    value_stddev: float | None = None
+
+    def to_json(self) -> JSON:
+        return {"object": "metric_evaluation", "name": self.name, "value": self.value,
+                "value_stddev": self.value_stddev}
+
+    @classmethod
+    def from_json(cls, d: JSON) -> MetricValue:
+        return cls(d["name"], float(d["value"]), d.get("value_stddev"))
+
+
+@dataclass(frozen=True)
+class Observation:
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    values: tuple[MetricValue, ...] = ()
+    failed: bool = False
+    suggestion_id: int | None = None
+    task: Task | None = None
+    metadata: JSON | None = None
+    created: int = 0
+
+    def value_of(self, metric: str) -> float | None:
+        for v in self.values:
+            if v.name == metric:
+                return v.value
+        return None
+
+    def to_json(self) -> JSON:
+        first = self.values[0] if len(self.values) == 1 else None
+        return {
+            "object": "observation",
+            "id": str(self.id),
+            "experiment": str(self.experiment_id),
+            "assignments": dict(self.assignments),
+            "created": self.created,
+            "failed": self.failed,
+            "metadata": self.metadata,
+            "suggestion": str(self.suggestion_id) if self.suggestion_id is not None else None,
+            "task": self.task.to_json() if self.task else None,
+            "value": first.value if first else None,
+            "value_stddev": first.value_stddev if first else None,
+            "values": [v.to_json() for v in self.values],
+        }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    state: str = "open"  # "open" | "closed"
+    task: Task | None = None
+    metadata: JSON | None = None
+    created: int = 0
+    deleted: bool = False
+    source: str | None = None  # how it was computed (initial design, gp, fallback-random: reason ...)
+
+    def to_json(self) -> JSON:
+        return {
+            "object": "suggestion",
+            "id": str(self.id),
+            "experiment": str(self.experiment_id),
+            "assignments": dict(self.assignments),
+            "created": self.created,
+            "deleted": self.deleted,
+            "metadata": self.metadata,
+            "state": self.state,
+            "task": self.task.to_json() if self.task else None,
+        }
+
+
+@dataclass(frozen=True)
+class QueuedSuggestion:
+    id: int
+    experiment_id: int
+    assignments: Assignments
+    task: Task | None = None
+    created: int = 0
+
+    def to_json(self) -> JSON:
+        return {"object": "queued_suggestion", "id": str(self.id), "experiment": str(self.experiment_id),
+                "assignments": dict(self.assignments), "created": self.created,
+                "task": self.task.to_json() if self.task else None}
+
+
+@dataclass(frozen=True)
+class Progress:
+    observation_count: int = 0
+    observation_budget_consumed: float = 0.0
+    failed_observation_count: int = 0
+    open_suggestion_count: int = 0
+    first_observation: Observation | None = None
+    last_observation: Observation | None = None
+    best_observation: Observation | None = None
+
+    def to_json(self) -> JSON:
+        def obs(o: Observation | None) -> JSON | None:
+            return o.to_json() if o else None
+
+        return {
+            "object": "progress",
+            "observation_count": self.observation_count,
+            "observation_budget_consumed": self.observation_budget_consumed,
+            "failed_observation_count": self.failed_observation_count,
+            "open_suggestion_count": self.open_suggestion_count,
+            "first_observation": obs(self.first_observation),
+            "last_observation": obs(self.last_observation),
+            "best_observation": obs(self.best_observation),
+        }
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    name: str
+    parameters: tuple[Parameter, ...]
+    metrics: tuple[Metric, ...]
+    type: str = "offline"  # "offline" | "random" | "grid"
+    state: str = "active"  # "active" | "deleted"
+    observation_budget: int | None = None
+    parallel_bandwidth: int | None = None
+    conditionals: tuple[Conditional, ...] = ()
+    linear_constraints: tuple[LinearConstraint, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    num_solutions: int | None = None
+    metadata: JSON | None = None
+    project: str | None = None
+    client_id: int = 1
+    development: bool = False
+    runs_only: bool = False
+    created: int = 0
+    updated: int = 0
+    progress: Progress | None = None
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def optimized_metrics(self) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics if m.strategy == "optimize")
+
+    @property
+    def constraint_metrics(self) -> tuple[Metric, ...]:
+        return tuple(m for m in self.metrics if m.strategy == "constraint")
+
+    @property
+    def bandwidth(self) -> int:
+        return self.parallel_bandwidth or 1
+
+    def definition(self) -> JSON:
+        """Canonical JSON of the search definition, as the store keeps it."""
+        return {
+            "parameters": [p.to_storage() for p in self.parameters],
+            "metrics": [m.to_json() for m in self.metrics],
+            "conditionals": [c.to_storage() for c in self.conditionals],
+            "linear_constraints": [c.to_json() for c in self.linear_constraints],
+            "tasks": [t.to_json() for t in self.tasks],
+            "num_solutions": self.num_solutions,
+        }
+
+    def to_json(self) -> JSON:
+        metrics = [m.to_json() for m in self.metrics]
+        return {
+            "object": "experiment",
+            "id": str(self.id),
+            "name": self.name,
+            "type": self.type,
+            "state": self.state,
+            "created": self.created,
+            "updated": self.updated,
+            "client": str(self.client_id),
+            "project": self.project,
+            "user": None,
+            "development": self.development,
+            "runs_only": self.runs_only,
+            "observation_budget": self.observation_budget,
+            "budget": self.observation_budget,
+            "parallel_bandwidth": self.parallel_bandwidth,
+            "num_solutions": self.num_solutions,
+            "metadata": self.metadata,
+            "parameters": [p.to_json() for p in self.parameters],
+            "metrics": metrics,
+            "metric": metrics[0] if len(metrics) == 1 else None,
+            "conditionals": [c.to_json() for c in self.conditionals],
+            "linear_constraints": [c.to_json() for c in self.linear_constraints],
+            "tasks": [t.to_json() for t in self.tasks] or None,
+            "progress": self.progress.to_json() if self.progress else None,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, rendered as SigOpt's ``pagination`` object."""
+
+    data: list[Any]
+    count: int
+    before: str | None = None
+    after: str | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "object": "pagination",
+            "count": self.count,
+            "data": [d.to_json() if hasattr(d, "to_json") else d for d in self.data],
+            "paging": {"before": self.before, "after": self.after},
+        }

@@ -1,0 +1,533 @@
+"""Use cases shared by the server and the embedded client.
+
+Each public method is one request: it parses and validates its input, runs in one
+transaction (or, for suggestions, a short read, the optimizer outside any
+transaction, then a short write) and returns domain objects.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from assay import schemas
+from assay.domain import (
+    Experiment,
+    MetricValue,
+    Observation,
+    Page,
+    Progress,
+    QueuedSuggestion,
+    Suggestion,
+    Task,
+)
+from assay.engine import Candidate, Problem
+from assay.engine.analysis import best_observations
+from assay.engine.strategy import suggest
+from assay.errors import Conflict, InvalidRequest, NotFound
+from assay.space import Space
+from assay.store import Store
+from assay.store import repository as repo
+from assay.validation import build_experiment, build_parameter
+
+__all__ = ["Service", "space_of"]
+
+MAX_PAGE = 1000
+
+
+def space_of(exp: Experiment) -> Space:
+    return Space(exp.parameters, exp.conditionals, exp.linear_constraints)
+
+
+def _int_id(value: Any, what: str) -> int:
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"{what} {value!r} does not exist", field=what) from None
+    if out <= 0 or out > 2**62:
+        raise NotFound(f"{what} {value!r} does not exist", field=what)
+    return out
+
+
+def _page_args(limit: int | None, before: Any, after: Any) -> tuple[int, int | None, int | None]:
+    if limit is None:
+        limit = 100
+    if not 0 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 0 and {MAX_PAGE}", field="limit")
+    b = None if before in (None, "") else _cursor(before, "before")
+    a = None if after in (None, "") else _cursor(after, "after")
+    return limit, b, a
+
+
+def _cursor(v: Any, name: str) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be a paging marker from a previous page", field=name) from None
+
+
+def _page(items: list[Any], total: int, limit: int) -> Page:
+    before = str(items[-1].id) if items and len(items) == limit else None
+    return Page(items, total, before=before)
+
+
+class Service:
+    """The use cases over one :class:`~assay.store.Store`."""
+
+    def __init__(self, store: Store, *, suggest_fn: Callable[[Problem, int], list[Candidate]] = suggest) -> None:
+        self.store = store
+        self._suggest = suggest_fn
+        with store.write() as s:
+            repo.ensure_client(s)
+        # Called with an experiment id after every change that new suggestions should see.
+        self.on_change: list[Callable[[int], None]] = []
+
+    def _changed(self, experiment_id: int) -> None:
+        for cb in self.on_change:
+            cb(experiment_id)
+
+    # -- experiments -------------------------------------------------------------------
+    def _progress(self, s: Session, exp: Experiment) -> Progress:
+        count, failed, cost = repo.observation_stats(s, exp.id)
+        open_count = repo.count_open_suggestions(s, exp.id)
+        if count == 0:
+            return Progress(open_suggestion_count=open_count)
+        obs = repo.all_observations(s, exp.id)
+        best = best_observations(obs, exp.metrics, exp.tasks)
+        return Progress(
+            observation_count=count, observation_budget_consumed=cost, failed_observation_count=failed,
+            open_suggestion_count=open_count, first_observation=obs[0], last_observation=obs[-1],
+            best_observation=best[0] if len(best) == 1 else None,
+        )
+
+    def _with_progress(self, s: Session, exp: Experiment) -> Experiment:
+        return Experiment(**{**exp.__dict__, "progress": self._progress(s, exp)})
+
+    def create_experiment(self, body: Any, *, client_id: int = 1, development: bool = False) -> Experiment:
+        parsed = schemas.parse(schemas.ExperimentCreate, body)
+        exp = build_experiment(parsed, client_id=client_id, development=development)
+        with self.store.write() as s:
+            repo.ensure_client(s, client_id)
+            created = repo.insert_experiment(s, exp, seed=secrets.randbits(31))
+            return self._with_progress(s, created)
+
+    def get_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> Experiment:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
+            return self._with_progress(s, exp)
+
+    def list_experiments(self, *, client_id: int | None = None, state: str | None = None,
+                         project: str | None = None, limit: int | None = None, before: Any = None,
+                         after: Any = None) -> Page:
+        if state not in (None, "active", "deleted", "all"):
+            raise InvalidRequest("state must be active, deleted or all", field="state")
+        lim, b, a = _page_args(limit, before, after)
+        with self.store.read() as s:
+            exps, total = repo.list_experiments(
+                s, client_id=client_id, state=None if state == "all" else (state or "active"), project=project,
+                limit=lim, before=b, after=a)
+            return _page([self._with_progress(s, e) for e in exps], total, lim)
+
+    def update_experiment(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Experiment:
+        eid = _int_id(experiment_id, "experiment")
+        upd = schemas.parse(schemas.ExperimentUpdate, body)
+        for field in ("type", "conditionals", "linear_constraints", "tasks", "num_solutions"):
+            if getattr(upd, field) is not None:
+                raise InvalidRequest(f"{field} cannot be changed after an experiment is created", field=field)
+        with self.store.write() as s:
+            exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            fields: dict[str, Any] = {}
+            if upd.name is not None:
+                fields["name"] = upd.name
+            if upd.state is not None:
+                fields["state"] = upd.state
+            budget = upd.observation_budget if upd.observation_budget is not None else upd.budget
+            if budget is not None:
+                if exp.type == "grid":
+                    raise InvalidRequest("the budget of a grid experiment is the grid size", field="observation_budget")
+                fields["observation_budget"] = budget
+            if upd.parallel_bandwidth is not None:
+                fields["parallel_bandwidth"] = upd.parallel_bandwidth
+            if "metadata" in upd.model_fields_set:
+                fields["metadata"] = upd.metadata
+            if "project" in upd.model_fields_set:
+                fields["project"] = upd.project
+            definition = exp.definition()
+            if upd.parameters is not None:
+                definition["parameters"] = self._updated_parameters(s, exp, upd.parameters)
+            if upd.metrics is not None:
+                definition["metrics"] = self._updated_metrics(exp, upd.metrics)
+            if upd.parameters is not None or upd.metrics is not None:
+                fields["definition"] = definition
+            repo.update_experiment(s, eid, **fields)
+            new, _, _ = repo.get_experiment(s, eid)
+            out = self._with_progress(s, new)
+        self._changed(eid)
+        return out
+
+    def _updated_parameters(self, s: Session, exp: Experiment, raw: list[schemas.ParameterIn]) -> list[dict]:
+        cond = {c.name: c.values for c in exp.conditionals}
+        new = [build_parameter(p, f"parameters[{i}]", cond) for i, p in enumerate(raw)]
+        if len({p.name for p in new}) != len(new):
+            raise InvalidRequest("Duplicate parameter names", field="parameters")
+        old = {p.name: p for p in exp.parameters}
+        for i, p in enumerate(new):
+            f = f"parameters[{i}]"
+            if p.name in old:
+                o = old[p.name]
+                if p.type != o.type or p.transformation != o.transformation:
+                    raise InvalidRequest(f"{f}: type and transformation of {p.name!r} cannot change", field=f)
+                if p.conditions != o.conditions:
+                    raise InvalidRequest(f"{f}: conditions of {p.name!r} cannot change", field=f"{f}.conditions")
+                if p.type == "categorical" and not set(p.categorical_values) <= set(o.categorical_values):
+                    raise InvalidRequest(f"{f}: categorical values can be removed, not added",
+                                         field=f"{f}.categorical_values")
+            elif p.default_value is None:
+                raise InvalidRequest(f"{f}: a parameter added later needs a default_value",
+                                     field=f"{f}.default_value")
+        names = {p.name for p in new}
+        for lc in exp.linear_constraints:
+            for n, _ in lc.terms:
+                if n not in names:
+                    raise InvalidRequest(f"parameter {n!r} is used by a linear constraint and cannot be removed",
+                                         field="parameters")
+        if exp.type == "grid":
+            raise InvalidRequest("the parameters of a grid experiment cannot change", field="parameters")
+        return [p.to_storage() for p in new]
+
+    def _updated_metrics(self, exp: Experiment, raw: list[schemas.MetricIn | str]) -> list[dict]:
+        old = {m.name: m for m in exp.metrics}
+        items = [schemas.MetricIn(name=m) if isinstance(m, str) else m for m in raw]
+        if {m.name for m in items} != set(old) or len(items) != len(old):
+            raise InvalidRequest("metrics cannot be added, removed or renamed; only thresholds can change",
+                                 field="metrics")
+        out = []
+        for i, m in enumerate(items):
+            o = old[m.name]
+            if "objective" in m.model_fields_set and m.objective != o.objective:
+                raise InvalidRequest("a metric's objective cannot change", field=f"metrics[{i}].objective")
+            if "strategy" in m.model_fields_set and m.strategy != o.strategy:
+                raise InvalidRequest("a metric's strategy cannot change", field=f"metrics[{i}].strategy")
+            new = type(o)(o.name, o.objective, o.strategy, m.threshold if "threshold" in m.model_fields_set
+                          else o.threshold)
+            out.append(new)
+        from assay.validation import build_metrics
+
+        checked = build_metrics([schemas.MetricIn(**m.to_json()) for m in out], None)
+        return [m.to_json() for m in checked]
+
+    def delete_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> None:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.write() as s:
+            repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            repo.update_experiment(s, eid, state="deleted")
+        self._changed(eid)
+
+    # -- suggestions -------------------------------------------------------------------
+    def _task(self, exp: Experiment, raw: Any, where: str = "task") -> Task | None:
+        if raw is None:
+            if exp.tasks:
+                raise InvalidRequest(f"{where} is required: this experiment has tasks "
+                                     f"{[t.name for t in exp.tasks]}", field=where)
+            return None
+        name = raw if isinstance(raw, str) else raw.name
+        if not exp.tasks:
+            raise InvalidRequest(f"{where} given, but this experiment has no tasks", field=where)
+        for t in exp.tasks:
+            if t.name == name:
+                return t
+        raise InvalidRequest(f"{where}: unknown task {name!r}; known: {[t.name for t in exp.tasks]}", field=where)
+
+    def problem(self, s: Session, exp: Experiment, seed: int, n_suggested: int,
+                random_only: bool = False) -> Problem:
+        obs = repo.all_observations(s, exp.id)
+        pending, _ = repo.list_suggestions(s, exp.id, state="open")
+        return Problem(
+            space=space_of(exp), metrics=exp.metrics, observations=obs,
+            pending=[p.assignments for p in pending], experiment_type=exp.type, tasks=exp.tasks,
+            observation_budget=exp.observation_budget, parallel_bandwidth=exp.bandwidth, seed=seed,
+            n_suggested=n_suggested, random_only=random_only or exp.development,
+        )
+
+    def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,
+                          random_only: bool = False) -> Suggestion:
+        eid = _int_id(experiment_id, "experiment")
+        req = schemas.parse(schemas.SuggestionCreate, body)
+        with self.store.write() as s:
+            exp, seed, n = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            self._check_active(exp)
+            if req.assignments is not None:  # a user-made suggestion
+                a = space_of(exp).validate_assignments(req.assignments)
+                task = self._task(exp, req.task)
+                out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user")
+                repo.bump_suggested(s, eid)
+            elif (q := repo.pop_queued(s, eid)) is not None:
+                out = repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
+                                             source=f"queued:{q.id}")
+                repo.bump_suggested(s, eid)
+            else:
+                # Reserve a position in the sequence now, so concurrent requests never compute the same point.
+                repo.bump_suggested(s, eid)
+                problem = self.problem(s, exp, seed, n, random_only)
+                out = None
+        if out is None:
+            cand = self._suggest(problem, 1)[0]
+            with self.store.write() as s:
+                repo.experiment_row(s, eid, lock=True)
+                out = repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
+                                             source=cand.source)
+        self._changed(eid)
+        return out
+
+    def _check_active(self, exp: Experiment) -> None:
+        if exp.state != "active":
+            raise Conflict(f"experiment {exp.id} is {exp.state}; set its state to active to continue",
+                           field="experiment")
+
+    def list_suggestions(self, experiment_id: Any, *, state: str | None = None, limit: int | None = None,
+                         before: Any = None, after: Any = None, client_id: int | None = None) -> Page:
+        eid = _int_id(experiment_id, "experiment")
+        if state not in (None, "open", "closed", "all"):
+            raise InvalidRequest("state must be open, closed or all", field="state")
+        lim, b, a = _page_args(limit, before, after)
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            items, total = repo.list_suggestions(s, eid, state=None if state == "all" else state, limit=lim,
+                                                 before=b, after=a)
+            return _page(items, total, lim)
+
+    def get_suggestion(self, experiment_id: Any, suggestion_id: Any, *, client_id: int | None = None
+                       ) -> Suggestion:
+        eid = _int_id(experiment_id, "experiment")
+        sid = _int_id(suggestion_id, "suggestion")
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            return repo.get_suggestion(s, eid, sid)
+
+    def update_suggestion(self, experiment_id: Any, suggestion_id: Any, body: Any, *,
+                          client_id: int | None = None) -> Suggestion:
+        eid = _int_id(experiment_id, "experiment")
+        sid = _int_id(suggestion_id, "suggestion")
+        req = schemas.parse(schemas.SuggestionUpdate, body)
+        with self.store.write() as s:
+            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            repo.get_suggestion(s, eid, sid)
+            if "metadata" in req.model_fields_set:
+                repo.update_suggestion(s, sid, metadata=req.metadata)
+            return repo.get_suggestion(s, eid, sid)
+
+    def delete_suggestions(self, experiment_id: Any, suggestion_id: Any = None, *, state: str | None = None,
+                           client_id: int | None = None) -> int:
+        """Delete one suggestion, or all (``state="open"``: all open ones)."""
+        eid = _int_id(experiment_id, "experiment")
+        if state not in (None, "open", "closed", "all"):
+            raise InvalidRequest("state must be open, closed or all", field="state")
+        with self.store.write() as s:
+            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            if suggestion_id is not None:
+                sid = _int_id(suggestion_id, "suggestion")
+                repo.get_suggestion(s, eid, sid)
+                n = repo.delete_suggestions(s, eid, suggestion_id=sid)
+            else:
+                n = repo.delete_suggestions(s, eid, state=None if state == "all" else state)
+        self._changed(eid)
+        return n
+
+    # -- queued suggestions ------------------------------------------------------------
+    def create_queued(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> QueuedSuggestion:
+        eid = _int_id(experiment_id, "experiment")
+        req = schemas.parse(schemas.QueuedSuggestionCreate, body)
+        with self.store.write() as s:
+            exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            a = space_of(exp).validate_assignments(req.assignments)
+            return repo.insert_queued(s, eid, a, self._task(exp, req.task))
+
+    def list_queued(self, experiment_id: Any, *, client_id: int | None = None) -> Page:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            items = repo.list_queued(s, eid)
+            return Page(items, len(items))
+
+    def get_queued(self, experiment_id: Any, queued_id: Any, *, client_id: int | None = None) -> QueuedSuggestion:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            return repo.get_queued(s, eid, _int_id(queued_id, "queued_suggestion"))
+
+    def delete_queued(self, experiment_id: Any, queued_id: Any, *, client_id: int | None = None) -> None:
+        eid = _int_id(experiment_id, "experiment")
+        qid = _int_id(queued_id, "queued_suggestion")
+        with self.store.write() as s:
+            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            repo.get_queued(s, eid, qid)
+            repo.delete_queued(s, eid, qid)
+
+    # -- observations ------------------------------------------------------------------
+    def _values(self, exp: Experiment, req: schemas.ObservationCreate | schemas.ObservationUpdate,
+                failed: bool, where: str) -> tuple[MetricValue, ...]:
+        raw = list(req.values or [])
+        if req.value is not None:
+            if raw:
+                raise InvalidRequest(f"{where}: give either value or values, not both", field=f"{where}.value")
+            raw = [schemas.ValueIn(value=req.value, value_stddev=req.value_stddev)]
+        if failed:
+            if raw:
+                raise InvalidRequest(f"{where}: a failed observation cannot have values", field=f"{where}.values")
+            return ()
+        known = {m.name for m in exp.metrics}
+        out: list[MetricValue] = []
+        for i, v in enumerate(raw):
+            name = v.name
+            if name is None:
+                if len(exp.metrics) != 1:
+                    raise InvalidRequest(f"{where}.values[{i}].name is required with several metrics",
+                                         field=f"{where}.values[{i}].name")
+                name = exp.metrics[0].name
+            if name not in known:
+                raise InvalidRequest(f"{where}.values[{i}]: unknown metric {name!r}; known: {sorted(known)}",
+                                     field=f"{where}.values[{i}].name")
+            if any(o.name == name for o in out):
+                raise InvalidRequest(f"{where}.values: metric {name!r} given twice", field=f"{where}.values[{i}]")
+            out.append(MetricValue(name, float(v.value), v.value_stddev))
+        given = {v.name for v in out}
+        for m in exp.metrics:
+            if m.strategy != "store" and m.name not in given:
+                raise InvalidRequest(f"{where}.values: missing a value for metric {m.name!r} "
+                                     "(or report failed: true)", field=f"{where}.values")
+        return tuple(out)
+
+    def _observe(self, s: Session, exp: Experiment, req: schemas.ObservationCreate, where: str) -> Observation:
+        if req.idempotency_key is not None:
+            prior = repo.find_observation_by_key(s, exp.id, req.idempotency_key)
+            if prior is not None:
+                return prior
+        if (req.suggestion is None) == (req.assignments is None):
+            raise InvalidRequest(f"{where}: give exactly one of suggestion or assignments", field=f"{where}.suggestion")
+        values = self._values(exp, req, req.failed, where)
+        sid = None
+        if req.suggestion is not None:
+            sid = _int_id(req.suggestion, "suggestion")
+            sug = repo.get_suggestion(s, exp.id, sid, include_deleted=True, lock=True)
+            if sug.state == "closed":
+                raise Conflict(f"{where}: suggestion {sid} already has an observation", field=f"{where}.suggestion")
+            if sug.deleted:
+                raise Conflict(f"{where}: suggestion {sid} was deleted; report the observation with assignments "
+                               "instead", field=f"{where}.suggestion")
+            assignments = sug.assignments
+            task = sug.task
+            if req.task is not None and (task is None or self._task(exp, req.task, f"{where}.task") != task):
+                raise InvalidRequest(f"{where}.task differs from the suggestion's task", field=f"{where}.task")
+        else:
+            assignments = space_of(exp).validate_assignments(req.assignments, f"{where}.assignments")
+            task = self._task(exp, req.task, f"{where}.task")
+        obs = repo.insert_observation(
+            s, exp.id, assignments=assignments, values=values, failed=req.failed, suggestion_id=sid, task=task,
+            metadata=req.metadata, idempotency_key=req.idempotency_key)
+        if sid is not None:
+            repo.update_suggestion(s, sid, state="closed")
+        return obs
+
+    def create_observation(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Observation:
+        eid = _int_id(experiment_id, "experiment")
+        req = schemas.parse(schemas.ObservationCreate, body)
+        try:
+            with self.store.write() as s:
+                exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                self._check_active(exp)
+                obs = self._observe(s, exp, req, "observation")
+        except IntegrityError:
+            raise Conflict("the suggestion already has an observation (a concurrent request reported it)",
+                           field="suggestion") from None
+        self._changed(eid)
+        return obs
+
+    def create_observations_batch(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Page:
+        """All or nothing: one bad observation rejects the whole batch, naming its index."""
+        eid = _int_id(experiment_id, "experiment")
+        req = schemas.parse(schemas.ObservationBatch, body)
+        try:
+            with self.store.write() as s:
+                exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                self._check_active(exp)
+                out = [self._observe(s, exp, o, f"observations[{i}]") for i, o in enumerate(req.observations)]
+        except IntegrityError:
+            raise Conflict("a suggestion in the batch already has an observation", field="observations") from None
+        self._changed(eid)
+        return Page(out, len(out))
+
+    def list_observations(self, experiment_id: Any, *, limit: int | None = None, before: Any = None,
+                          after: Any = None, client_id: int | None = None) -> Page:
+        eid = _int_id(experiment_id, "experiment")
+        lim, b, a = _page_args(limit, before, after)
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            items, total = repo.list_observations(s, eid, limit=lim, before=b, after=a)
+            return _page(items, total, lim)
+
+    def get_observation(self, experiment_id: Any, observation_id: Any, *, client_id: int | None = None
+                        ) -> Observation:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            repo.experiment_row(s, eid, client_id=client_id)
+            return repo.get_observation(s, eid, _int_id(observation_id, "observation"))
+
+    def update_observation(self, experiment_id: Any, observation_id: Any, body: Any, *,
+                           client_id: int | None = None) -> Observation:
+        eid = _int_id(experiment_id, "experiment")
+        oid = _int_id(observation_id, "observation")
+        req = schemas.parse(schemas.ObservationUpdate, body)
+        with self.store.write() as s:
+            exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            old = repo.get_observation(s, eid, oid)
+            if req.suggestion is not None or req.assignments is not None:
+                raise InvalidRequest("an observation's suggestion and assignments cannot change; "
+                                     "delete it and report a new one", field="suggestion")
+            fields: dict[str, Any] = {}
+            failed = old.failed if req.failed is None else req.failed
+            if req.values is not None or req.value is not None or req.failed is not None:
+                if req.values is None and req.value is None and not failed:
+                    raise InvalidRequest("values are required when failed becomes false", field="values")
+                fields["values"] = self._values(exp, req, failed, "observation")
+                fields["failed"] = failed
+            if "metadata" in req.model_fields_set:
+                fields["metadata"] = req.metadata
+            if req.task is not None:
+                fields["task"] = self._task(exp, req.task)
+            if fields:
+                repo.update_observation(s, oid, **fields)
+            out = repo.get_observation(s, eid, oid)
+        self._changed(eid)
+        return out
+
+    def delete_observations(self, experiment_id: Any, observation_id: Any = None, *,
+                            client_id: int | None = None) -> int:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.write() as s:
+            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            if observation_id is not None:
+                oid = _int_id(observation_id, "observation")
+                repo.get_observation(s, eid, oid)
+                n = repo.delete_observations(s, eid, oid)
+            else:
+                n = repo.delete_observations(s, eid)
+        self._changed(eid)
+        return n
+
+    # -- results -----------------------------------------------------------------------
+    def best_assignments(self, experiment_id: Any, *, client_id: int | None = None) -> Page:
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
+            best = best_observations(repo.all_observations(s, eid), exp.metrics, exp.tasks)
+        data = [{"object": "best_assignments", "id": str(o.id), "assignments": dict(o.assignments),
+                 "value": o.values[0].value if len(o.values) == 1 else None,
+                 "value_stddev": o.values[0].value_stddev if len(o.values) == 1 else None,
+                 "values": [v.to_json() for v in o.values], "task": o.task.to_json() if o.task else None}
+                for o in best]
+        return Page(data, len(data))

@@ -1,0 +1,126 @@
+"""Engines, transactions and the schema check."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from assay.errors import AssayError
+
+__all__ = ["Store", "SchemaOutOfDate"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaOutOfDate(AssayError):
+    status = 503
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        # Writers take the lock up front so two writers never deadlock upgrading a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """A database: ``with store.write() as s`` for one write transaction, ``store.read()`` for reads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._write_engine = _sqlite_engine(url, immediate=True)
+            self._read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self._write_engine = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+            self._read_engine = self._write_engine
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self._read_engine, expire_on_commit=False)
+
+    @property
+    def engine(self) -> Engine:
+        return self._write_engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self._write_engine.dispose()
+        if self._read_engine is not self._write_engine:
+            self._read_engine.dispose()
+
+    # -- schema ------------------------------------------------------------------------
+    def _alembic_config(self):  # type: ignore[no-untyped-def]
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self._write_engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (``assay db upgrade``)."""
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self._write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def ensure_schema(self, auto_create: bool = True) -> None:
+        """Create an empty database's schema; refuse an outdated one with the fix in the message."""
+        current = self.current_revision()
+        if current is None:
+            tables = set(inspect(self._write_engine).get_table_names())
+            if tables - {"alembic_version"} and not auto_create:
+                raise SchemaOutOfDate("database has tables but no schema version; run `assay db upgrade`")
+            self.upgrade()
+            return
+        if current != self.head_revision():
+            raise SchemaOutOfDate(
+                f"database schema is at revision {current}, this assay needs {self.head_revision()}: "
+                "run `assay db upgrade` (back up the database first)")

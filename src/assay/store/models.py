@@ -1,0 +1,96 @@
+"""ORM tables. Rows never leave the store: :mod:`assay.store.repository` turns them into domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow"]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ClientRow(Base):
+    """A team ("client" in SigOpt's API); every experiment belongs to one."""
+
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    type: Mapped[str] = mapped_column(String(20), default="offline")
+    state: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    observation_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    parallel_bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    development: Mapped[bool] = mapped_column(Boolean, default=False)
+    runs_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    # Position in the initial design's quasi-random sequence (suggestions ever made).
+    n_suggested: Mapped[int] = mapped_column(Integer, default=0)
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SuggestionRow(Base):
+    __tablename__ = "suggestions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (Index("ix_suggestions_experiment_state", "experiment_id", "deleted", "state"),)
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id"), nullable=True, unique=True)
+    assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    values: Mapped[list[Any]] = mapped_column(JSON)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    # Budget consumed by this observation (the task's cost; 1 without tasks).
+    cost: Mapped[float] = mapped_column(Float, default=1.0)
+    # Client-chosen key that makes a retried create idempotent.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    __table_args__ = (UniqueConstraint("experiment_id", "idempotency_key", name="uq_observation_idempotency"),)
+
+
+class QueuedSuggestionRow(Base):
+    __tablename__ = "queued_suggestions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,396 @@
+"""Queries. Every function takes a :class:`~sqlalchemy.orm.Session` (the caller owns the
+transaction) and returns domain objects, never rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from assay.domain import (
+    Conditional,
+    Experiment,
+    LinearConstraint,
+    Metric,
+    MetricValue,
+    Observation,
+    Parameter,
+    Progress,
+    QueuedSuggestion,
+    Suggestion,
+    Task,
+)
+from assay.errors import NotFound
+from assay.store.models import ClientRow, ExperimentRow, ObservationRow, QueuedSuggestionRow, SuggestionRow
+
+__all__ = [
+    "now",
+    "ensure_client",
+    "insert_experiment",
+    "experiment_row",
+    "get_experiment",
+    "list_experiments",
+    "update_experiment",
+    "bump_suggested",
+    "insert_suggestion",
+    "get_suggestion",
+    "list_suggestions",
+    "count_open_suggestions",
+    "update_suggestion",
+    "delete_suggestions",
+    "insert_observation",
+    "get_observation",
+    "find_observation_by_key",
+    "list_observations",
+    "all_observations",
+    "update_observation",
+    "delete_observations",
+    "observation_stats",
+    "insert_queued",
+    "list_queued",
+    "get_queued",
+    "pop_queued",
+    "delete_queued",
+]
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def _task(d: dict[str, Any] | None) -> Task | None:
+    return Task.from_json(d) if d else None
+
+
+# -- clients -------------------------------------------------------------------------------
+def ensure_client(session: Session, client_id: int = 1, name: str = "default") -> int:
+    if session.get(ClientRow, client_id) is None:
+        session.add(ClientRow(id=client_id, name=name, created=now()))
+        session.flush()
+    return client_id
+
+
+# -- experiments ---------------------------------------------------------------------------
+def _experiment(row: ExperimentRow, progress: Progress | None = None) -> Experiment:
+    d = row.definition
+    return Experiment(
+        id=row.id,
+        name=row.name,
+        parameters=tuple(Parameter.from_json(p) for p in d.get("parameters", [])),
+        metrics=tuple(Metric.from_json(m) for m in d.get("metrics", [])),
+        type=row.type,
+        state=row.state,
+        observation_budget=row.observation_budget,
+        parallel_bandwidth=row.parallel_bandwidth,
+        conditionals=tuple(Conditional.from_json(c) for c in d.get("conditionals", [])),
+        linear_constraints=tuple(LinearConstraint.from_json(c) for c in d.get("linear_constraints", [])),
+        tasks=tuple(Task.from_json(t) for t in d.get("tasks", [])),
+        num_solutions=d.get("num_solutions"),
+        metadata=row.metadata_,
+        project=row.project,
+        client_id=row.client_id,
+        development=row.development,
+        runs_only=row.runs_only,
+        created=row.created,
+        updated=row.updated,
+        progress=progress,
+    )
+
+
+def insert_experiment(session: Session, exp: Experiment, seed: int) -> Experiment:
+    t = now()
+    row = ExperimentRow(
+        client_id=exp.client_id, name=exp.name, type=exp.type, state="active", created=t, updated=t,
+        project=exp.project, observation_budget=exp.observation_budget,
+        parallel_bandwidth=exp.parallel_bandwidth, development=exp.development, runs_only=exp.runs_only,
+        definition=exp.definition(), metadata_=exp.metadata, n_suggested=0, seed=seed,
+    )
+    session.add(row)
+    session.flush()
+    return _experiment(row)
+
+
+def experiment_row(session: Session, experiment_id: int, *, lock: bool = False,
+                   client_id: int | None = None) -> ExperimentRow:
+    """The row, locked ``FOR UPDATE`` when ``lock`` (serializes writers on PostgreSQL)."""
+    stmt = select(ExperimentRow).where(ExperimentRow.id == experiment_id)
+    if client_id is not None:
+        stmt = stmt.where(ExperimentRow.client_id == client_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"experiment {experiment_id} does not exist", field="experiment")
+    return row
+
+
+def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,
+                   client_id: int | None = None) -> tuple[Experiment, int, int]:
+    """The experiment, its seed and the count of suggestions ever made."""
+    row = experiment_row(session, experiment_id, lock=lock, client_id=client_id)
+    return _experiment(row), row.seed, row.n_suggested
+
+
+def list_experiments(session: Session, *, client_id: int | None = None, state: str | None = None,
+                     project: str | None = None, limit: int = 100, before: int | None = None,
+                     after: int | None = None) -> tuple[list[Experiment], int]:
+    """Newest first; ``before``/``after`` are id cursors."""
+    stmt = select(ExperimentRow)
+    count = select(func.count(ExperimentRow.id))
+    conds = []
+    if client_id is not None:
+        conds.append(ExperimentRow.client_id == client_id)
+    if state is not None:
+        conds.append(ExperimentRow.state == state)
+    if project is not None:
+        conds.append(ExperimentRow.project == project)
+    for c in conds:
+        stmt, count = stmt.where(c), count.where(c)
+    if before is not None:
+        stmt = stmt.where(ExperimentRow.id < before)
+    if after is not None:
+        stmt = stmt.where(ExperimentRow.id > after).order_by(ExperimentRow.id.asc())
+    else:
+        stmt = stmt.order_by(ExperimentRow.id.desc())
+    rows = session.execute(stmt.limit(limit)).scalars().all()
+    if after is not None:
+        rows = list(reversed(rows))
+    total = session.execute(count).scalar_one()
+    return [_experiment(r) for r in rows], total
+
+
+def update_experiment(session: Session, experiment_id: int, **fields: Any) -> None:
+    if "metadata" in fields:
+        fields["metadata_"] = fields.pop("metadata")
+    fields["updated"] = now()
+    session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**fields))
+
+
+def bump_suggested(session: Session, experiment_id: int, n: int = 1) -> None:
+    session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
+                    .values(n_suggested=ExperimentRow.n_suggested + n))
+
+
+# -- suggestions ---------------------------------------------------------------------------
+def _suggestion(row: SuggestionRow) -> Suggestion:
+    return Suggestion(id=row.id, experiment_id=row.experiment_id, assignments=row.assignments,
+                      state=row.state, task=_task(row.task), metadata=row.metadata_, created=row.created,
+                      deleted=row.deleted, source=row.source)
+
+
+def insert_suggestion(session: Session, experiment_id: int, assignments: dict[str, Any], *,
+                      task: Task | None = None, metadata: dict[str, Any] | None = None,
+                      source: str | None = None) -> Suggestion:
+    row = SuggestionRow(experiment_id=experiment_id, assignments=assignments,
+                        task=task.to_json() if task else None, metadata_=metadata, state="open",
+                        deleted=False, created=now(), source=source)
+    session.add(row)
+    session.flush()
+    return _suggestion(row)
+
+
+def get_suggestion(session: Session, experiment_id: int, suggestion_id: int, *,
+                   include_deleted: bool = False, lock: bool = False) -> Suggestion:
+    stmt = select(SuggestionRow).where(SuggestionRow.id == suggestion_id,
+                                       SuggestionRow.experiment_id == experiment_id)
+    if not include_deleted:
+        stmt = stmt.where(SuggestionRow.deleted.is_(False))
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"suggestion {suggestion_id} does not exist in experiment {experiment_id}",
+                       field="suggestion")
+    return _suggestion(row)
+
+
+def list_suggestions(session: Session, experiment_id: int, *, state: str | None = None,
+                     limit: int | None = None, before: int | None = None,
+                     after: int | None = None) -> tuple[list[Suggestion], int]:
+    base = [SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False)]
+    if state is not None:
+        base.append(SuggestionRow.state == state)
+    stmt = select(SuggestionRow).where(*base)
+    if before is not None:
+        stmt = stmt.where(SuggestionRow.id < before)
+    if after is not None:
+        stmt = stmt.where(SuggestionRow.id > after).order_by(SuggestionRow.id.asc())
+    else:
+        stmt = stmt.order_by(SuggestionRow.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = list(session.execute(stmt).scalars().all())
+    if after is not None:
+        rows.reverse()
+    total = session.execute(select(func.count(SuggestionRow.id)).where(*base)).scalar_one()
+    return [_suggestion(r) for r in rows], total
+
+
+def count_open_suggestions(session: Session, experiment_id: int) -> int:
+    return session.execute(select(func.count(SuggestionRow.id)).where(
+        SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False),
+        SuggestionRow.state == "open")).scalar_one()
+
+
+def update_suggestion(session: Session, suggestion_id: int, **fields: Any) -> None:
+    if "metadata" in fields:
+        fields["metadata_"] = fields.pop("metadata")
+    session.execute(update(SuggestionRow).where(SuggestionRow.id == suggestion_id).values(**fields))
+
+
+def delete_suggestions(session: Session, experiment_id: int, *, suggestion_id: int | None = None,
+                       state: str | None = None) -> int:
+    """Soft delete; returns how many rows changed."""
+    stmt = update(SuggestionRow).where(SuggestionRow.experiment_id == experiment_id,
+                                       SuggestionRow.deleted.is_(False))
+    if suggestion_id is not None:
+        stmt = stmt.where(SuggestionRow.id == suggestion_id)
+    if state is not None:
+        stmt = stmt.where(SuggestionRow.state == state)
+    return session.execute(stmt.values(deleted=True)).rowcount  # type: ignore[attr-defined]
+
+
+# -- observations --------------------------------------------------------------------------
+def _observation(row: ObservationRow) -> Observation:
+    return Observation(
+        id=row.id, experiment_id=row.experiment_id, assignments=row.assignments,
+        values=tuple(MetricValue.from_json(v) for v in row.values), failed=row.failed,
+        suggestion_id=row.suggestion_id, task=_task(row.task), metadata=row.metadata_, created=row.created,
+    )
+
+
+def insert_observation(session: Session, experiment_id: int, *, assignments: dict[str, Any],
+                       values: Sequence[MetricValue], failed: bool, suggestion_id: int | None,
+                       task: Task | None, metadata: dict[str, Any] | None,
+                       idempotency_key: str | None = None) -> Observation:
+    row = ObservationRow(
+        experiment_id=experiment_id, suggestion_id=suggestion_id, assignments=assignments,
+        values=[v.to_json() for v in values], failed=failed, task=task.to_json() if task else None,
+        metadata_=metadata, created=now(), cost=task.cost if task else 1.0, idempotency_key=idempotency_key,
+    )
+    session.add(row)
+    session.flush()
+    return _observation(row)
+
+
+def get_observation(session: Session, experiment_id: int, observation_id: int) -> Observation:
+    row = session.execute(select(ObservationRow).where(
+        ObservationRow.id == observation_id, ObservationRow.experiment_id == experiment_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"observation {observation_id} does not exist in experiment {experiment_id}",
+                       field="observation")
+    return _observation(row)
+
+
+def find_observation_by_key(session: Session, experiment_id: int, key: str) -> Observation | None:
+    row = session.execute(select(ObservationRow).where(
+        ObservationRow.experiment_id == experiment_id, ObservationRow.idempotency_key == key)
+    ).scalar_one_or_none()
+    return _observation(row) if row else None
+
+
+def list_observations(session: Session, experiment_id: int, *, limit: int | None = None,
+                      before: int | None = None, after: int | None = None) -> tuple[list[Observation], int]:
+    stmt = select(ObservationRow).where(ObservationRow.experiment_id == experiment_id)
+    if before is not None:
+        stmt = stmt.where(ObservationRow.id < before)
+    if after is not None:
+        stmt = stmt.where(ObservationRow.id > after).order_by(ObservationRow.id.asc())
+    else:
+        stmt = stmt.order_by(ObservationRow.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = list(session.execute(stmt).scalars().all())
+    if after is not None:
+        rows.reverse()
+    total = session.execute(select(func.count(ObservationRow.id)).where(
+        ObservationRow.experiment_id == experiment_id)).scalar_one()
+    return [_observation(r) for r in rows], total
+
+
+def all_observations(session: Session, experiment_id: int) -> list[Observation]:
+    """Every observation, oldest first."""
+    rows = session.execute(select(ObservationRow).where(ObservationRow.experiment_id == experiment_id)
+                           .order_by(ObservationRow.id.asc())).scalars().all()
+    return [_observation(r) for r in rows]
+
+
+def update_observation(session: Session, observation_id: int, **fields: Any) -> None:
+    if "metadata" in fields:
+        fields["metadata_"] = fields.pop("metadata")
+    if "values" in fields:
+        fields["values"] = [v.to_json() for v in fields["values"]]
+    if "task" in fields:
+        task = fields["task"]
+        fields["task"] = task.to_json() if task else None
+        fields["cost"] = task.cost if task else 1.0
+    session.execute(update(ObservationRow).where(ObservationRow.id == observation_id).values(**fields))
+
+
+def delete_observations(session: Session, experiment_id: int, observation_id: int | None = None) -> int:
+    stmt = delete(ObservationRow).where(ObservationRow.experiment_id == experiment_id)
+    if observation_id is not None:
+        stmt = stmt.where(ObservationRow.id == observation_id)
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined]
+
+
+def observation_stats(session: Session, experiment_id: int) -> tuple[int, int, float]:
+    """(count, failed count, budget consumed)."""
+    count, failed, cost = session.execute(select(
+        func.count(ObservationRow.id),
+        func.coalesce(func.sum(func.cast(ObservationRow.failed, ObservationRow.cost.type)), 0),
+        func.coalesce(func.sum(ObservationRow.cost), 0.0),
+    ).where(ObservationRow.experiment_id == experiment_id)).one()
+    return int(count), int(failed), float(cost)
+
+
+# -- queued suggestions --------------------------------------------------------------------
+def _queued(row: QueuedSuggestionRow) -> QueuedSuggestion:
+    return QueuedSuggestion(id=row.id, experiment_id=row.experiment_id, assignments=row.assignments,
+                            task=_task(row.task), created=row.created)
+
+
+def insert_queued(session: Session, experiment_id: int, assignments: dict[str, Any],
+                  task: Task | None = None) -> QueuedSuggestion:
+    row = QueuedSuggestionRow(experiment_id=experiment_id, assignments=assignments,
+                              task=task.to_json() if task else None, created=now())
+    session.add(row)
+    session.flush()
+    return _queued(row)
+
+
+def list_queued(session: Session, experiment_id: int) -> list[QueuedSuggestion]:
+    rows = session.execute(select(QueuedSuggestionRow).where(QueuedSuggestionRow.experiment_id == experiment_id)
+                           .order_by(QueuedSuggestionRow.id.asc())).scalars().all()
+    return [_queued(r) for r in rows]
+
+
+def get_queued(session: Session, experiment_id: int, queued_id: int) -> QueuedSuggestion:
+    row = session.execute(select(QueuedSuggestionRow).where(
+        QueuedSuggestionRow.id == queued_id, QueuedSuggestionRow.experiment_id == experiment_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"queued suggestion {queued_id} does not exist in experiment {experiment_id}",
+                       field="queued_suggestion")
+    return _queued(row)
+
+
+def pop_queued(session: Session, experiment_id: int) -> QueuedSuggestion | None:
+    """Remove and return the oldest queued suggestion (caller holds the experiment lock)."""
+    row = session.execute(select(QueuedSuggestionRow).where(QueuedSuggestionRow.experiment_id == experiment_id)
+                          .order_by(QueuedSuggestionRow.id.asc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        return None
+    q = _queued(row)
+    session.delete(row)
+    session.flush()
+    return q
+
+
+def delete_queued(session: Session, experiment_id: int, queued_id: int) -> int:
+    return session.execute(delete(QueuedSuggestionRow).where(
+        QueuedSuggestionRow.experiment_id == experiment_id, QueuedSuggestionRow.id == queued_id)
+    ).rowcount  # type: ignore[attr-defined]
