@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     precompute: bool = True
     suggestion_timeout: float = 20.0
     max_body_bytes: int = 16 * 1024 * 1024
+    # Fixes every new experiment's random seed (reproducible runs and tests); unset: a random seed each.
+    seed: int | None = None
 
     @property
     def resolved_database_url(self) -> str:

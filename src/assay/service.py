@@ -78,9 +78,12 @@ def _page(items: list[Any], total: int, limit: int) -> Page:
 class Service:
     """The use cases over one :class:`~assay.store.Store`."""
 
-    def __init__(self, store: Store, *, suggest_fn: Callable[[Problem, int], list[Candidate]] = suggest) -> None:
+    def __init__(self, store: Store, *, suggest_fn: Callable[[Problem, int], list[Candidate]] = suggest,
+                 seed: int | None = None) -> None:
         self.store = store
         self._suggest = suggest_fn
+        # With a fixed seed every experiment's random stream is reproducible (ASSAY_SEED); otherwise random.
+        self._seed = seed
         with store.write() as s:
             repo.ensure_client(s)
         # Called with an experiment id after every change that new suggestions should see.
@@ -112,7 +115,8 @@ class Service:
         exp = build_experiment(parsed, client_id=client_id, development=development)
         with self.store.write() as s:
             repo.ensure_client(s, client_id)
-            created = repo.insert_experiment(s, exp, seed=secrets.randbits(31))
+            seed = secrets.randbits(31) if self._seed is None else self._seed
+            created = repo.insert_experiment(s, exp, seed=seed)
             return self._with_progress(s, created)
 
     def get_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> Experiment:

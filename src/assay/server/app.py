@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         if own:
             store = Store(settings.resolved_database_url)
             store.ensure_schema()
-            app.state.service = Service(store)
+            app.state.service = Service(store, seed=settings.seed)
         for hook in app.state.startup:
             hook(app)
         try:
