@@ -24,16 +24,33 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``assay server`` in a subprocess, on a free loopback port."""
+    """``assay server`` in a subprocess, on a free loopback port.
+
+    Without ``auth=True`` it runs with ``ASSAY_AUTH=off`` (every caller is team 1's admin).
+    With it, ``self.token`` is an admin token of team 1, made before the server starts.
+    """
 
     def __init__(self, home: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, auth: bool = False) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ASSAY_HOME": str(home), **(extra_env or {})}
+        self.env = {**os.environ, "ASSAY_HOME": str(home), "ASSAY_AUTH": "on" if auth else "off",
+                    **(extra_env or {})}
         if database_url:
             self.env["ASSAY_DATABASE_URL"] = database_url
+        self.auth = auth
+        self.token: str | None = None
+        if auth:
+            from assay.access import Access
+            from assay.config import Settings
+            from assay.store import Store
+
+            home.mkdir(parents=True, exist_ok=True)
+            store = Store(database_url or Settings(home=home).resolved_database_url)
+            store.ensure_schema()
+            self.token = Access(store).bootstrap()
+            store.dispose()
         self.args = args or []
         self.proc: subprocess.Popen | None = None
         self.log = home / f"server-{self.port}.log"
@@ -85,7 +102,7 @@ def server(home: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def remote(server: ServerProcess) -> Iterator[assay.Connection]:
-    with assay.Connection(server.url) as conn:
+    with assay.Connection(server.url, token=server.token) as conn:
         yield conn
 
 

@@ -12,6 +12,12 @@ app = typer.Typer(help="assay: self-hosted Bayesian optimization and experiment 
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API tokens (works on the database directly: run it where the server's data is).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+team_app = typer.Typer(help="Teams (SigOpt's clients); each has its own experiments, runs and tokens.",
+                       no_args_is_help=True)
+app.add_typer(team_app, name="team")
 console = Console()
 
 
@@ -33,8 +39,11 @@ def server(
     database_url: str = typer.Option(None, help="SQLAlchemy URL (default ASSAY_DATABASE_URL or SQLite in ASSAY_HOME)."),
     workers: int = typer.Option(1, help="Server processes sharing the database."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API tokens (loopback only)."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve without API tokens even on an address beyond loopback."),
 ) -> None:
-    """Serve the API v1 and the dashboard."""
+    """Serve the API v1 and the dashboard (API tokens required unless --no-auth / ASSAY_AUTH=off)."""
     import uvicorn
 
     from assay.store import Store
@@ -44,12 +53,157 @@ def server(
     port = port or settings.port
     if database_url:
         os.environ["ASSAY_DATABASE_URL"] = database_url
+    insecure = insecure_no_auth or settings.insecure_no_auth
+    auth = not (no_auth or insecure_no_auth) and settings.auth is not False
+    if not auth and not _is_loopback(host) and not insecure:
+        console.print(f"[red]refusing to serve {host} without authentication[/red]: anyone who can reach it could "
+                      "read and change every experiment. Drop --no-auth / ASSAY_AUTH=off, or pass "
+                      "--insecure-no-auth (ASSAY_INSECURE_NO_AUTH=1) if something in front of assay checks callers.")
+        raise typer.Exit(2)
+    os.environ["ASSAY_AUTH"] = "on" if auth else "off"
     store = Store(settings.resolved_database_url)
     store.ensure_schema()
+    if auth:
+        from assay.access import Access
+
+        secret = Access(store).bootstrap()
+        if secret:
+            console.print("First start: created an admin API token for team 1. It is shown only this once; "
+                          "store it now (e.g. in ASSAY_TOKEN):")
+            console.print(f"  {secret}", highlight=False, soft_wrap=True)
     store.dispose()
-    console.print(f"assay serving on http://{host}:{port}  (database: {settings.resolved_database_url})")
+    console.print(f"assay serving on http://{host}:{port}  (database: {settings.resolved_database_url}; "
+                  f"auth: {'API tokens' if auth else 'OFF'})")
     uvicorn.run("assay.server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _access(database_url: str | None):  # type: ignore[no-untyped-def]
+    from assay.access import Access
+    from assay.store import Store
+
+    store = Store(_settings(database_url).resolved_database_url)
+    store.ensure_schema()
+    return Access(store)
+
+
+def _duration(text: str | None) -> int | None:
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+    try:
+        if text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use seconds or a number with s/m/h/d/w/y, like 30d") from None
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]{exc}[/red]")
+    raise typer.Exit(1)
+
+
+_DB_OPT = typer.Option(None, "--database-url", help="SQLAlchemy URL (default ASSAY_DATABASE_URL or ASSAY_HOME).")
+
+
+@token_app.command("create")
+def token_create(
+    team: int = typer.Option(1, help="Team (client) id."),
+    role: str = typer.Option("write", help="admin | write | read."),
+    name: str = typer.Option(None, help="A label shown in listings and the audit log."),
+    development: bool = typer.Option(False, "--development", help="Development token: random suggestions."),
+    experiment: int = typer.Option(None, help="Read-only share token for this experiment."),
+    expires_in: str = typer.Option(None, help="Lifetime like 90d or 12h (share tokens default to 30d)."),
+    database_url: str = _DB_OPT,
+) -> None:
+    """Create a token and print its secret (shown only once)."""
+    from assay.errors import AssayError
+
+    try:
+        t = _access(database_url).operator_create_token(team, role=role, name=name, development=development,
+                                                        experiment=experiment, lifetime=_duration(expires_in))
+    except AssayError as exc:
+        _fail(exc)
+        return
+    console.print(f"token {t['id']} ({t['kind']}, {t['role']}, team {t['client']}); secret, shown only once:")
+    print(t["token"])
+
+
+@token_app.command("list")
+def token_list(team: int = typer.Option(None, help="Only this team."),
+               all_: bool = typer.Option(False, "--all", help="Include revoked tokens."),
+               database_url: str = _DB_OPT) -> None:
+    """List tokens (never their secrets)."""
+    import datetime as dt
+
+    from rich.table import Table
+
+    def when(v: int | None) -> str:
+        return dt.datetime.fromtimestamp(v, dt.UTC).strftime("%Y-%m-%d %H:%M") if v else "-"
+
+    table = Table("id", "team", "prefix", "kind", "role", "name", "object", "created", "expires", "last used",
+                  "revoked")
+    for t in _access(database_url).operator_list_tokens(team, include_revoked=all_):
+        obj = f"experiment {t['experiment']}" if t["experiment"] else (
+            f"run {t['training_run']}" if t["training_run"] else "")
+        table.add_row(t["id"], t["client"], t["prefix"] + "…", t["kind"], t["role"], t["name"] or "", obj,
+                      when(t["created"]), when(t["expires"]), when(t["last_used"]), when(t["revoked"]))
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="Token id (from `assay token list`)."),
+                 database_url: str = _DB_OPT) -> None:
+    """Revoke a token: it stops working at once."""
+    if not _access(database_url).operator_revoke(token_id):
+        _fail(Exception(f"token {token_id} does not exist"))
+    console.print(f"token {token_id} revoked")
+
+
+@team_app.command("create")
+def team_create(name: str = typer.Argument(...), database_url: str = _DB_OPT) -> None:
+    """Create a team and print its first admin token (shown only once)."""
+    cid, t = _access(database_url).create_team(name)
+    console.print(f"team {cid} created; admin token {t['id']}, shown only once:")
+    print(t["token"])
+
+
+@team_app.command("list")
+def team_list(database_url: str = _DB_OPT) -> None:
+    """List teams."""
+    for c in _access(database_url).list_teams():
+        console.print(f"{c['id']}\t{c['name']}")
+
+
+@app.command()
+def audit(team: int = typer.Option(1, help="Team (client) id."), limit: int = typer.Option(50),
+          database_url: str = _DB_OPT) -> None:
+    """Show who changed what (newest first)."""
+    import datetime as dt
+
+    from rich.table import Table
+
+    from assay.access import Principal
+
+    page = _access(database_url).audit_log(Principal(client_id=team), limit=limit)
+    table = Table("when (UTC)", "who", "action", "object", "details")
+    for e in page["data"]:
+        when = dt.datetime.fromtimestamp(e["created"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, e["actor"], e["action"], f"{e['object_type']} {e['object_id'] or ''}",
+                      "" if e["details"] is None else str(e["details"]))
+    console.print(table)
 
 
 @db_app.command("upgrade")

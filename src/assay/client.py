@@ -174,7 +174,7 @@ class Connection:
             from assay.config import Settings
             from assay.server.app import create_app
 
-            kwargs: dict[str, Any] = {"precompute": False}
+            kwargs: dict[str, Any] = {"precompute": False, "auth": False}  # your own process: no tokens
             if home is not None:
                 kwargs["home"] = Path(home)
             if database_url is not None:

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     # Fixes every new experiment's random seed (reproducible runs and tests); unset: a random seed each.
     seed: int | None = None
+    # API tokens. None: on for `assay server`, off in-process (embedded Connection, create_app in tests).
+    auth: bool | None = None
+    # Serve without auth on an address beyond loopback (refused unless this is set).
+    insecure_no_auth: bool = False
+    # Requests per second per token (token bucket, per server process; 0 = unlimited). Only with auth.
+    rate_limit: float = 100.0
+    rate_burst: int = 200
 
     @property
     def resolved_database_url(self) -> str:

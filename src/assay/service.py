@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay import schemas
+from assay.access import Principal, record
 from assay.domain import (
     Experiment,
     MetricValue,
@@ -110,13 +111,16 @@ class Service:
     def _with_progress(self, s: Session, exp: Experiment) -> Experiment:
         return Experiment(**{**exp.__dict__, "progress": self._progress(s, exp)})
 
-    def create_experiment(self, body: Any, *, client_id: int = 1, development: bool = False) -> Experiment:
+    def create_experiment(self, body: Any, *, client_id: int = 1, development: bool = False,
+                          actor: Principal | None = None) -> Experiment:
         parsed = schemas.parse(schemas.ExperimentCreate, body)
         exp = build_experiment(parsed, client_id=client_id, development=development)
         with self.store.write() as s:
             repo.ensure_client(s, client_id)
             seed = secrets.randbits(31) if self._seed is None else self._seed
             created = repo.insert_experiment(s, exp, seed=seed)
+            record(s, actor, "experiment.create", "experiment", created.id, {"name": created.name},
+                   client_id=client_id)
             return self._with_progress(s, created)
 
     def get_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> Experiment:
@@ -137,7 +141,8 @@ class Service:
                 limit=lim, before=b, after=a)
             return _page([self._with_progress(s, e) for e in exps], total, lim)
 
-    def update_experiment(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Experiment:
+    def update_experiment(self, experiment_id: Any, body: Any, *, client_id: int | None = None,
+                          actor: Principal | None = None) -> Experiment:
         eid = _int_id(experiment_id, "experiment")
         upd = schemas.parse(schemas.ExperimentUpdate, body)
         for field in ("type", "conditionals", "linear_constraints", "tasks", "num_solutions"):
@@ -169,6 +174,8 @@ class Service:
             if upd.parameters is not None or upd.metrics is not None:
                 fields["definition"] = definition
             repo.update_experiment(s, eid, **fields)
+            record(s, actor, "experiment.update", "experiment", eid,
+                   {"fields": sorted(upd.model_fields_set)}, client_id=exp.client_id)
             new, _, _ = repo.get_experiment(s, eid)
             out = self._with_progress(s, new)
         self._changed(eid)
@@ -225,11 +232,13 @@ class Service:
         checked = build_metrics([schemas.MetricIn(**m.to_json()) for m in out], None)
         return [m.to_json() for m in checked]
 
-    def delete_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> None:
+    def delete_experiment(self, experiment_id: Any, *, client_id: int | None = None,
+                          actor: Principal | None = None) -> None:
         eid = _int_id(experiment_id, "experiment")
         with self.store.write() as s:
-            repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
             repo.update_experiment(s, eid, state="deleted")
+            record(s, actor, "experiment.delete", "experiment", eid, client_id=exp.client_id)
         self._changed(eid)
 
     # -- suggestions -------------------------------------------------------------------
@@ -510,16 +519,19 @@ class Service:
         return out
 
     def delete_observations(self, experiment_id: Any, observation_id: Any = None, *,
-                            client_id: int | None = None) -> int:
+                            client_id: int | None = None, actor: Principal | None = None) -> int:
         eid = _int_id(experiment_id, "experiment")
         with self.store.write() as s:
-            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            row = repo.experiment_row(s, eid, lock=True, client_id=client_id)
             if observation_id is not None:
                 oid = _int_id(observation_id, "observation")
                 repo.get_observation(s, eid, oid)
                 n = repo.delete_observations(s, eid, oid)
             else:
                 n = repo.delete_observations(s, eid)
+            record(s, actor, "observation.delete", "experiment", eid,
+                   {"observation": None if observation_id is None else str(observation_id), "count": n},
+                   client_id=row.client_id)
         self._changed(eid)
         return n
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay import __version__
 from assay.config import Settings
@@ -47,6 +50,59 @@ def _validation_message(exc: RequestValidationError) -> tuple[str | None, str]:
     return field, f"Invalid {field or 'body'}: {msg}"
 
 
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, declared (Content-Length) or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0:
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.limit:
+                    await self._refuse(send, declared)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise StarletteHTTPException(413, f"request body larger than {self.limit} bytes")
+            return msg
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, send: Send, declared: int) -> None:
+        msg = (f"request body larger than {self.limit} bytes" if declared >= 0
+               else "invalid Content-Length header")
+        status = 413 if declared >= 0 else 400
+        body = JSONResponse({"object": "error", "status": status, "message": msg}, status_code=status)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body.body)).encode())]})
+        await send({"type": "http.response.body", "body": body.body})
+
+
+def _install_auth(app: FastAPI, settings: Settings) -> None:
+    from assay.access import Access
+    from assay.server.auth import RateLimiter, make_authenticator
+
+    access = Access(app.state.service.store)
+    app.state.access = access
+    app.state.authenticate = make_authenticator(access, RateLimiter(settings.rate_limit, settings.rate_burst))
+
+
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
     """Build the app. Pass ``service`` to share one with an embedded caller."""
     settings = settings or Settings()
@@ -58,6 +114,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             store = Store(settings.resolved_database_url)
             store.ensure_schema()
             app.state.service = Service(store, seed=settings.seed)
+        if settings.auth:
+            _install_auth(app, settings)
         for hook in app.state.startup:
             hook(app)
         try:
@@ -77,8 +135,18 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     @app.exception_handler(AssayError)
     async def _assay_error(_: Request, exc: AssayError) -> JSONResponse:
-        headers = {"Retry-After": str(int(getattr(exc, "retry_after", 1)))} if exc.status == 429 else None
+        headers = None
+        if exc.status == 429:
+            headers = {"Retry-After": str(max(1, math.ceil(getattr(exc, "retry_after", 1))))}
+        elif exc.status == 401:
+            headers = {"WWW-Authenticate": 'Basic realm="assay", charset="UTF-8"'}
         return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+        return JSONResponse({"object": "error", "status": exc.status_code, "message": message},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,8 +171,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     def health() -> dict[str, Any]:
         return {"object": "health", "status": "ok", "version": __version__}
 
-    from assay.server.routes import experiments, observations, suggestions
+    from assay.server.routes import experiments, observations, suggestions, tokens
 
-    for mod in (experiments, suggestions, observations):
+    for mod in (experiments, suggestions, observations, tokens):
         app.include_router(mod.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

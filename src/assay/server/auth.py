@@ -1,26 +1,25 @@
 """Who is calling: the :class:`Principal` every route depends on.
 
 SigOpt clients send the API token as the HTTP Basic username; ``Authorization: Bearer``
-works too. Without an auth backend configured (embedded use, loopback server) every
-caller acts as the admin of client 1.
+works too. Without an auth backend configured (embedded use, a server started with
+``--no-auth``) every caller acts as the admin of client 1. With one, ``app.state.authenticate``
+turns the token into a Principal (or raises 401), confines share tokens to their object
+and applies the per-token rate limit.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
 
 from fastapi import Request
 
-__all__ = ["Principal", "principal", "token_from_request"]
+from assay.access import Access, Principal
+from assay.errors import NotFound, RateLimited
 
-
-@dataclass(frozen=True)
-class Principal:
-    client_id: int = 1
-    role: str = "admin"  # "admin" | "write" | "read"
-    development: bool = False
-    token_id: int | None = None
+__all__ = ["Principal", "principal", "token_from_request", "make_authenticator", "RateLimiter", "share_allows"]
 
 
 def token_from_request(request: Request) -> str | None:
@@ -30,7 +29,7 @@ def token_from_request(request: Request) -> str | None:
         return value.strip()
     if scheme.lower() == "basic" and value:
         try:
-            user = base64.b64decode(value.strip()).decode("utf-8", "replace").split(":", 1)[0]
+            user = base64.b64decode(value.strip(), validate=True).decode("utf-8").split(":", 1)[0]
         except (ValueError, UnicodeError):
             return None
         return user or None
@@ -43,3 +42,61 @@ def principal(request: Request) -> Principal:
     if auth is None:
         return Principal()
     return auth(request, token_from_request(request))
+
+
+class RateLimiter:
+    """Token buckets keyed by API token: ``rate`` requests a second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1.0, float(burst))
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            level, last = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate)
+            if level < 1.0:
+                self._buckets[key] = (level, now)
+                wait = (1.0 - level) / self.rate
+                raise RateLimited(f"rate limit of {self.rate:g} requests/second for this token exceeded; "
+                                  f"retry after {wait:.2f}s", retry_after=max(1.0, wait))
+            self._buckets[key] = (level - 1.0, now)
+
+
+def share_allows(p: Principal, method: str, path: str) -> bool:
+    """A share token reads its one experiment (or training run) and nothing else."""
+    parts = [x for x in path.split("/") if x]
+    if any(x in (".", "..") for x in parts):
+        return False
+    if method not in ("GET", "HEAD"):
+        return False
+    if parts[:3] == ["v1", "tokens", "self"] and len(parts) == 3:
+        return True
+    targets = []
+    if p.experiment_id is not None:
+        targets.append(("experiments", str(p.experiment_id)))
+    if p.training_run_id is not None:
+        targets.append(("training_runs", str(p.training_run_id)))
+    for i in range(len(parts) - 1):
+        if (parts[i], parts[i + 1]) in targets:
+            # the object must be the first resource named in the path (not /experiments/7/../runs/8)
+            return all(x not in ("experiments", "training_runs", "runs", "projects", "clients", "files")
+                       for x in parts[:i])
+    return False
+
+
+def make_authenticator(access: Access, limiter: RateLimiter) -> Callable[[Request, str | None], Principal]:
+    def authenticate(request: Request, token: str | None) -> Principal:
+        p = access.authenticate(token)
+        if p.token_id is not None:
+            limiter.check(p.token_id)
+        if p.kind == "share" and not share_allows(p, request.method, request.url.path):
+            raise NotFound("not found: this share token only reads its own experiment or training run")
+        return p
+
+    return authenticate

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow"]
+__all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow",
+           "UserRow", "ApiTokenRow", "AuditRow"]
 
 
 class Base(DeclarativeBase):
@@ -94,3 +95,56 @@ class QueuedSuggestionRow(Base):
     assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
     task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- trust: users, API tokens, audit log ---------------------------------------------------
+class UserRow(Base):
+    """A person; belongs to one team (``clients``) with a role."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role: Mapped[str] = mapped_column(String(10), default="write")
+    created: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiTokenRow(Base):
+    """An API token. Only the SHA-256 of its secret is stored; ``prefix`` identifies it in listings."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    # "client" (a team's API token), "development" (random suggestions), "share" (read-only, one object)
+    kind: Mapped[str] = mapped_column(String(20), default="client")
+    role: Mapped[str] = mapped_column(String(10), default="write")
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    experiment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    training_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    expires: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Seconds a renewal extends ``expires`` by (set when the token was made with a lifetime).
+    lifetime: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AuditRow(Base):
+    """Who changed what: written in the same transaction as the change."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(Integer, index=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -36,7 +36,7 @@ def list_observations(experiment_id: str, limit: int | None = None, before: str 
 @router.delete("/observations", status_code=204)
 def delete_observations(experiment_id: str, svc: Service = Depends(service),
                         p: Principal = Depends(writer)) -> Response:
-    svc.delete_observations(experiment_id, client_id=p.client_id)
+    svc.delete_observations(experiment_id, client_id=p.client_id, actor=p)
     return Response(status_code=204)
 
 
@@ -55,5 +55,5 @@ def update_observation(experiment_id: str, observation_id: str, body: schemas.Ob
 @router.delete("/observations/{observation_id}", status_code=204)
 def delete_observation(experiment_id: str, observation_id: str, svc: Service = Depends(service),
                        p: Principal = Depends(writer)) -> Response:
-    svc.delete_observations(experiment_id, observation_id, client_id=p.client_id)
+    svc.delete_observations(experiment_id, observation_id, client_id=p.client_id, actor=p)
     return Response(status_code=204)
