@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Requests per second per token (token bucket, per server process; 0 = unlimited). Only with auth.
     rate_limit: float = 100.0
     rate_burst: int = 200
+    # Largest artifact (image, model file ...) a training run may upload.
+    max_file_bytes: int = 256 * 1024 * 1024
 
     @property
     def resolved_database_url(self) -> str:

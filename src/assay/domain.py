@@ -25,6 +25,10 @@ __all__ = [
     "Observation",
     "Progress",
     "Page",
+    "Project",
+    "TrainingRun",
+    "Checkpoint",
+    "StoredFile",
 ]
 
 Assignments = dict[str, Any]
@@ -381,3 +385,123 @@ class Page:
             "data": [d.to_json() if hasattr(d, "to_json") else d for d in self.data],
             "paging": {"before": self.before, "after": self.after},
         }
+
+
+# -- run tracking ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Project:
+    id: int
+    reference: str
+    name: str
+    client_id: int = 1
+    metadata: JSON | None = None
+    created: int = 0
+    updated: int = 0
+
+    def to_json(self) -> JSON:
+        return {"object": "project", "id": self.reference, "name": self.name, "client": str(self.client_id),
+                "user": None, "created": self.created, "updated": self.updated, "metadata": self.metadata}
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A tracked run. ``data`` holds values, logs, metadata, model, source_code, datasets, tags ..."""
+
+    id: int
+    name: str
+    project: str
+    client_id: int = 1
+    state: str = "active"  # "active" | "completed" | "failed"
+    deleted: bool = False
+    favorite: bool = False
+    assignments: Assignments = field(default_factory=dict)
+    data: JSON = field(default_factory=dict)
+    experiment_id: int | None = None
+    suggestion_id: int | None = None
+    observation_id: int | None = None
+    checkpoint_count: int = 0
+    files: tuple[int, ...] = ()
+    created: int = 0
+    updated: int = 0
+    completed: int | None = None
+
+    @property
+    def values(self) -> dict[str, JSON]:
+        return self.data.get("values") or {}
+
+    def to_json(self) -> JSON:
+        d = self.data
+        return {
+            "object": "training_run",
+            "id": str(self.id),
+            "name": self.name,
+            "client": str(self.client_id),
+            "project": self.project,
+            "user": None,
+            "state": self.state,
+            "finished": self.state in ("completed", "failed"),
+            "deleted": self.deleted,
+            "favorite": self.favorite,
+            "created": self.created,
+            "updated": self.updated,
+            "completed": self.completed,
+            "experiment": str(self.experiment_id) if self.experiment_id is not None else None,
+            "suggestion": str(self.suggestion_id) if self.suggestion_id is not None else None,
+            "observation": str(self.observation_id) if self.observation_id is not None else None,
+            "assignments": dict(self.assignments),
+            "assignments_meta": d.get("assignments_meta") or {},
+            "assignments_sources": d.get("assignments_sources") or {},
+            "values": {k: {"object": "metric_evaluation", "name": k, "value": v.get("value"),
+                           "value_stddev": v.get("value_stddev")} for k, v in self.values.items()},
+            "logs": {k: {"object": "log", "content": v.get("content", "")} for k, v in (d.get("logs") or {}).items()},
+            "metadata": d.get("metadata") or {},
+            "sys_metadata": d.get("sys_metadata") or {},
+            "dev_metadata": d.get("dev_metadata") or {},
+            "model": {"object": "model", **(d.get("model") or {})},
+            "source_code": {"object": "source_code", **(d.get("source_code") or {})},
+            "datasets": {k: {"object": "dataset", **(v or {})} for k, v in (d.get("datasets") or {}).items()},
+            "tags": list(d.get("tags") or []),
+            "files": [str(f) for f in self.files],
+            "checkpoint_count": self.checkpoint_count,
+            "best_checkpoint": None,
+        }
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: int
+    training_run_id: int
+    step: int
+    values: tuple[MetricValue, ...]
+    metadata: JSON | None = None
+    created: int = 0
+
+    def to_json(self) -> JSON:
+        return {"object": "checkpoint", "id": str(self.id), "training_run": str(self.training_run_id),
+                "step": self.step, "created": self.created, "values": [v.to_json() for v in self.values],
+                "metadata": self.metadata or {}, "should_stop": False, "stopping_reasons": {}}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An artifact's record; the bytes are in the artifact directory."""
+
+    id: int
+    client_id: int
+    content_type: str
+    content_length: int
+    training_run_id: int | None = None
+    name: str | None = None
+    filename: str | None = None
+    content_md5: str | None = None
+    sha256: str | None = None
+    uploaded: bool = False
+    created: int = 0
+
+    def to_json(self) -> JSON:
+        return {"object": "file", "id": str(self.id), "client": str(self.client_id), "user": None,
+                "training_run": str(self.training_run_id) if self.training_run_id is not None else None,
+                "name": self.name, "filename": self.filename, "content_type": self.content_type,
+                "content_length": self.content_length, "content_md5": self.content_md5, "sha256": self.sha256,
+                "uploaded": self.uploaded, "created": self.created,
+                "download": {"object": "download", "url": f"/v1/files/{self.id}/content"} if self.uploaded else None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,12 +53,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[str | None, str]:
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, declared (Content-Length) or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt  # paths with their own limit (file uploads: Settings.max_file_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.limit <= 0:
+        if scope["type"] != "http" or self.limit <= 0 or (self.exempt and self.exempt(scope.get("path", ""))):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
@@ -92,6 +93,10 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(body.body)).encode())]})
         await send({"type": "http.response.body", "body": body.body})
+
+
+def _is_file_upload(path: str) -> bool:
+    return path.startswith("/v1/files/") and path.endswith("/upload")
 
 
 def _install_auth(app: FastAPI, settings: Settings) -> None:
@@ -175,5 +180,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     for mod in (experiments, suggestions, observations, tokens):
         app.include_router(mod.router)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
+
+    from assay.server.routes import aiexperiments, files, projects, training_runs
+
+    for mod in (projects, training_runs, files, aiexperiments):
+        app.include_router(mod.router)
     return app

@@ -19,7 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow",
-           "UserRow", "ApiTokenRow", "AuditRow"]
+           "UserRow", "ApiTokenRow", "AuditRow",
+           "ProjectRow", "TrainingRunRow", "CheckpointRow", "FileRow"]
 
 
 class Base(DeclarativeBase):
@@ -148,3 +149,67 @@ class AuditRow(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_id: Mapped[str | None] = mapped_column(String(50), nullable=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+# -- run tracking (projects, training runs, checkpoints, files) --------------------------------
+class ProjectRow(Base):
+    """A project: the folder runs and AI experiments live in; ``reference`` is its user-chosen id."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(500))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("client_id", "reference", name="uq_project_reference"),)
+
+
+class TrainingRunRow(Base):
+    __tablename__ = "training_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"), nullable=True, index=True)
+    suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id"), nullable=True)
+    observation_id: Mapped[int | None] = mapped_column(ForeignKey("observations.id", ondelete="SET NULL"),
+                                                       nullable=True)
+    name: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    favorite: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+    completed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Everything else a run records (values, logs, metadata, model, source code, datasets, tags ...).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checkpoint_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    values: Mapped[list[Any]] = mapped_column(JSON)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class FileRow(Base):
+    """An artifact; its bytes live in the artifact directory under a name derived from the id only."""
+
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id", ondelete="SET NULL"),
+                                                        nullable=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    filename: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    content_type: Mapped[str] = mapped_column(String(200))
+    content_length: Mapped[int] = mapped_column(BigInteger)
+    content_md5: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    upload_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
