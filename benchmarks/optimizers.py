@@ -132,7 +132,15 @@ class AssayOptimizer:
         import assay
 
         self._tmp = tempfile.TemporaryDirectory(prefix="assay-bench-")
-        self.conn = assay.Connection(database_url=f"sqlite:///{self._tmp.name}/bench.db", home=self._tmp.name)
+        saved = os.environ.get("ASSAY_SEED")
+        os.environ["ASSAY_SEED"] = str(seed)  # the experiment's seed: assay runs are reproducible like the peers'
+        try:
+            self.conn = assay.Connection(database_url=f"sqlite:///{self._tmp.name}/bench.db", home=self._tmp.name)
+        finally:
+            if saved is None:
+                os.environ.pop("ASSAY_SEED", None)
+            else:
+                os.environ["ASSAY_SEED"] = saved
         self.exp = self.conn.create_experiment(
             name="benchmark", parameters=assay_parameters(params),
             metrics=[{"name": "loss", "objective": "minimize"}], observation_budget=budget,

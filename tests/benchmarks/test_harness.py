@@ -97,3 +97,12 @@ def test_assay_parameters_cover_every_kind() -> None:
     assert body[1]["categorical_values"] == ["true", "false"]
     x = sample(problems.SPACES["lasso-reg"], np.random.default_rng(0))
     assert 10 <= x["max_iter"] <= 5000 and 1e-2 <= x["alpha"] <= 1e2
+
+
+def test_assay_runs_are_seeded() -> None:
+    from benchmarks.runner import run_one
+
+    a, b = (run_one("hartmann6", "assay", seed=5, budget=3) for _ in range(2))
+    c = run_one("hartmann6", "assay", seed=6, budget=3)
+    assert a["error"] is None and a["true"] == b["true"]
+    assert c["true"] != a["true"]
