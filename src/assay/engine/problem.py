@@ -32,6 +32,7 @@ class Problem:
     seed: int = 0
     n_suggested: int = 0
     random_only: bool = False  # development tokens and type=random
+    time_limit: float | None = None  # seconds for the model path; past it the strategy falls back
 
 
 @dataclass(frozen=True)

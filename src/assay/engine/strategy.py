@@ -1,19 +1,39 @@
 """Chooses how to propose points for a :class:`~assay.engine.Problem`.
 
-Never raises for a valid problem: when a method fails, the strategy falls back to a
-random point that satisfies the space and records the reason in ``Candidate.source``.
+``suggest(problem, n)`` is the single entry point:
+
+1. ``random_only`` / ``type=random`` → uniform random points;
+2. until the initial design is done (size from the dimension, the categories and the
+   parallel bandwidth, SigOpt's stencil rule) or while fewer than 3 observations succeeded
+   → the quasi-random initial design (:mod:`assay.engine.initial`);
+3. otherwise Bayesian optimization: GPs on the model encoding (:mod:`assay.engine.gp`),
+   qLogNEI / qLogNEHVI / feasibility with pending points (:mod:`assay.engine.acquisition`),
+   greedy batches for ``n > 1``.
+
+Never raises for a valid problem: when a method fails or runs out of time the strategy
+falls back to a random point that satisfies the space and records the reason in
+``Candidate.source`` (``"fallback-random: <reason>"``). Deterministic for a given
+``(seed, n_suggested)``.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
+from assay.domain import Metric, Observation
 from assay.engine.initial import random_points, sobol_points
 from assay.engine.problem import Candidate, Problem
 
-__all__ = ["suggest"]
+__all__ = ["suggest", "initial_design_size", "MIN_SUCCESSES"]
 
 _MAX_TRIES = 200
+#: successful observations needed before a model is fitted
+MIN_SUCCESSES = 3
 
 
 def _feasible(problem: Problem, unit: np.ndarray) -> list[dict]:
@@ -24,10 +44,36 @@ def _random(problem: Problem, n: int, reason: str, rng: np.random.Generator) -> 
     out: list[Candidate] = []
     for _ in range(_MAX_TRIES):
         for a in _feasible(problem, random_points(problem.space, 64, rng)):
-            out.append(Candidate(a, source=reason))
+            out.append(Candidate(a, task=_full_task(problem), source=reason))
             if len(out) == n:
                 return out
     raise RuntimeError("no random point satisfies the linear constraints")
+
+
+def _full_task(problem: Problem) -> Any:
+    return max(problem.tasks, key=lambda t: t.cost) if problem.tasks else None
+
+
+def initial_design_size(problem: Problem) -> int:
+    """SigOpt's stencil: ``max(categories, 1) x numeric parameters + bandwidth - 1``, at least 4,
+    capped so large categorical spaces still reach the model (and at a third of the budget)."""
+    space = problem.space
+    n_cat = sum(len(p.categorical_values) for p in space.parameters if p.type == "categorical")
+    n_cat += sum(len(c.values) for c in space.conditionals)
+    n_num = sum(p.type != "categorical" for p in space.parameters)
+    bw = max(1, problem.parallel_bandwidth)
+    size = max(4, min(max(n_cat, 1) * n_num, 2 * len(space.parameters) + 6)) + bw - 1
+    if problem.observation_budget:
+        size = min(size, max(MIN_SUCCESSES + bw - 1, problem.observation_budget // 3))
+    return size
+
+
+def _initial(problem: Problem, n: int, rng: np.random.Generator, why: str = "") -> list[Candidate]:
+    pts = sobol_points(problem.space, problem.n_suggested, n, problem.seed)
+    cands = [Candidate(a, task=_full_task(problem), source="sobol" + why) for a in problem.space.from_unit(pts)]
+    if all(problem.space.satisfies_linear_constraints(c.assignments) for c in cands):
+        return cands
+    return _random(problem, n, "random: sobol point broke a linear constraint", rng)
 
 
 def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
@@ -36,10 +82,143 @@ def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
     if problem.random_only or problem.experiment_type == "random":
         return _random(problem, n, "random", rng)
     try:
-        pts = sobol_points(problem.space, problem.n_suggested, n, problem.seed)
-        cands = [Candidate(a, source="sobol") for a in problem.space.from_unit(pts)]
-        if all(problem.space.satisfies_linear_constraints(c.assignments) for c in cands):
-            return cands
-        return _random(problem, n, "random: sobol point broke a linear constraint", rng)
-    except Exception as exc:  # the engine must always answer
-        return _random(problem, n, f"fallback-random: {type(exc).__name__}: {exc}", rng)
+        # extension points: grid experiments and tasks dispatch here (see assay.engine.grid/multitask)
+        n_ok = sum(_usable(o, problem.metrics) for o in problem.observations)
+        if problem.n_suggested < initial_design_size(problem):
+            return _initial(problem, n, rng)
+        if n_ok < MIN_SUCCESSES:
+            return _initial(problem, n, rng, f": {n_ok} successful observations, the model needs {MIN_SUCCESSES}")
+        return _bayes(problem, n, rng)
+    except Exception as exc:  # the engine must always answer  # noqa: BLE001
+        return _random(problem, n, f"fallback-random: {type(exc).__name__}: {exc}"[:500], rng)
+
+
+# -- Bayesian optimization ----------------------------------------------------------------
+def _usable(o: Observation, metrics: Sequence[Metric]) -> bool:
+    return not o.failed and all(o.value_of(m.name) is not None for m in metrics if m.strategy != "store")
+
+
+def _stddev(o: Observation, name: str) -> float | None:
+    for v in o.values:
+        if v.name == name:
+            return v.value_stddev
+    return None
+
+
+class _Data:
+    """Training data, constraints and incumbents of a problem in the model encoding."""
+
+    def __init__(self, problem: Problem, enc: Any) -> None:
+        from assay.engine.acquisition import Constraint
+        from assay.engine.gp import Outcome
+
+        obs = [o for o in problem.observations if not problem.tasks or o.task is None
+               or o.task == _full_task(problem)]
+        ok = [o for o in obs if _usable(o, problem.metrics)]
+        self.X = enc.encode_many([o.assignments for o in ok])
+        self.ok = ok
+        opt = [m for m in problem.metrics if m.strategy == "optimize"]
+        con = [m for m in problem.metrics if m.strategy == "constraint"]
+        self.opt = opt
+        self.outcomes: list[Outcome] = []
+        self.constraints: list[Constraint] = []
+        self.Y = np.zeros((len(ok), len(opt)))
+        for j, m in enumerate(opt):
+            y = np.array([o.value_of(m.name) for o in ok], dtype=float)
+            self.Y[:, j] = y if m.objective == "maximize" else -y
+            self.outcomes.append(Outcome(m.name, self.X, self.Y[:, j], self._yvar(ok, m.name), "objective"))
+        self.feasible = np.ones(len(ok), dtype=bool)
+        for m in con:
+            c = np.array([o.value_of(m.name) for o in ok], dtype=float)
+            sign = 1.0 if m.objective == "minimize" else -1.0
+            assert m.threshold is not None
+            self.feasible &= sign * (c - m.threshold) <= 0
+            if np.ptp(c) > 0:  # a constant constraint carries no information for the model
+                self.constraints.append(Constraint(len(self.outcomes), float(m.threshold), sign))
+                self.outcomes.append(Outcome(m.name, self.X, c, self._yvar(ok, m.name), "constraint"))
+        failed = [o for o in obs if o.failed]
+        if failed:
+            Xf = enc.encode_many([o.assignments for o in ok + failed])
+            yf = np.r_[np.zeros(len(ok)), np.ones(len(failed))]
+            self.constraints.append(Constraint(len(self.outcomes), 0.5, 1.0))
+            self.outcomes.append(Outcome("failed", Xf, yf, None, "failure"))
+
+    @staticmethod
+    def _yvar(ok: list[Observation], name: str) -> np.ndarray | None:
+        sd = [_stddev(o, name) for o in ok]
+        if any(s is None for s in sd):
+            return None
+        return np.square(np.asarray(sd, dtype=float))
+
+    def incumbents(self, k: int = 5) -> list[dict]:
+        if not self.ok or not self.opt:
+            return [o.assignments for o in self.ok[-k:]]
+        idx = np.flatnonzero(self.feasible) if self.feasible.any() else np.arange(len(self.ok))
+        if len(self.opt) == 1:
+            best = idx[np.argsort(-self.Y[idx, 0])[:k]]
+        else:
+            from assay.engine.analysis import pareto_mask
+
+            front = idx[pareto_mask(self.Y[idx])]
+            best = front[:k]
+        return [self.ok[i].assignments for i in best]
+
+    def ref_point(self) -> list[float]:
+        """Signed thresholds when given, else just below the worst observed value of each objective."""
+        out = []
+        for j, m in enumerate(self.opt):
+            if m.threshold is not None:
+                out.append(m.threshold if m.objective == "maximize" else -m.threshold)
+            else:
+                y = self.Y[:, j]
+                out.append(float(y.min() - 0.1 * max(np.ptp(y), 1e-9)))
+        return out
+
+
+def _limit_threads(torch: Any) -> None:
+    """Small GP matrices gain nothing from intra-op threads, and on a busy machine threads
+    spin against each other (10x slower): one thread unless ``ASSAY_TORCH_THREADS`` says more."""
+    want = int(os.environ.get("ASSAY_TORCH_THREADS", "1"))
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
+def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
+    import torch
+
+    from assay.engine.acquisition import build_acquisition, maximize
+    from assay.engine.encoding import Encoder
+    from assay.engine.gp import fit_outcomes
+
+    start = time.monotonic()
+    deadline = None if problem.time_limit is None else start + problem.time_limit
+    seed = int(np.random.default_rng([problem.seed, problem.n_suggested, 7]).integers(2**31))
+    _limit_threads(torch)
+    torch.manual_seed(seed)
+    enc = Encoder(problem.space)
+    data = _Data(problem, enc)
+    n_obj = len(data.opt)
+    if n_obj == 0 and not data.constraints:
+        return _initial(problem, n, rng, ": every observation was feasible so far")
+    model = fit_outcomes(data.outcomes)
+    if deadline is not None and time.monotonic() > deadline:
+        raise TimeoutError(f"model fit took {time.monotonic() - start:.2f}s, over the {problem.time_limit}s limit")
+    kind = {0: "logpf", 1: "lognei"}.get(n_obj, "lognehvi")
+    pending = [dict(p) for p in problem.pending]
+    exclude = {problem.space.key(o.assignments) for o in problem.observations}
+    exclude |= {problem.space.key(p) for p in pending}
+    X_base = torch.as_tensor(data.X, dtype=torch.double)
+    big = len(data.ok) > 300
+    out: list[Candidate] = []
+    for i in range(n):
+        Xp = torch.as_tensor(enc.encode_many(pending), dtype=torch.double) if pending else None
+        acqf = build_acquisition(model, n_objectives=n_obj, X_baseline=X_base, X_pending=Xp,
+                                 constraints=data.constraints, ref_point=data.ref_point() if n_obj > 1 else None,
+                                 seed=seed + i)
+        a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=data.incumbents(),
+                        n_raw=512 if big else 1024, n_restarts=4 if big else 8, deadline=deadline)
+        out.append(Candidate(a, task=_full_task(problem), source=f"gp:{kind}",
+                             info={"acquisition": v, "observations": len(data.ok)}))
+        pending.append(a)
+        exclude.add(problem.space.key(a))
+    return out

@@ -1,0 +1,144 @@
+"""Acquisition functions and their optimization over mixed spaces.
+
+* one optimized metric: qLogNEI (noisy expected improvement, log-space), pending points
+  included jointly so parallel workers get diverse points;
+* two optimized metrics: qLogNEHVI with the reference point from the metric thresholds;
+* none (constraint-only search): log probability of feasibility;
+* constraint metrics and failed observations act as outcome constraints (the acquisition
+  is weighted by the modelled probability of feasibility).
+
+:func:`maximize` searches the encoding: a pool of valid random points plus perturbations
+of the incumbents, then multi-start L-BFGS-B (SLSQP with linear constraints) on the
+numeric columns with the one-hot columns of each start held fixed, then every result is
+snapped to a valid assignment, checked against the linear constraints and the points
+already observed or pending, and re-scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assay.engine.encoding import Encoder
+from assay.engine.initial import random_points
+
+__all__ = ["Constraint", "build_acquisition", "maximize"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Output ``index`` of the model must satisfy ``sign * (value - bound) <= 0``."""
+
+    index: int
+    bound: float
+    sign: float  # +1: value <= bound; -1: value >= bound
+
+
+def _callables(constraints: Sequence[Constraint]) -> list:
+    return [lambda Z, c=c: c.sign * (Z[..., c.index] - c.bound) for c in constraints]
+
+
+def build_acquisition(model: Any, *, n_objectives: int, X_baseline: Any, X_pending: Any,
+                      constraints: Sequence[Constraint] = (), ref_point: Sequence[float] | None = None,
+                      seed: int = 0, mc_samples: int = 128) -> Any:
+    """The acquisition function for this problem shape (maximized by :func:`maximize`)."""
+    import torch
+    from botorch.acquisition.logei import qLogNoisyExpectedImprovement, qLogProbabilityOfFeasibility
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+    from botorch.acquisition.objective import GenericMCObjective
+    from botorch.sampling import SobolQMCNormalSampler
+
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+    cons = _callables(constraints) or None
+    if n_objectives == 0:
+        return qLogProbabilityOfFeasibility(model, constraints=_callables(constraints), sampler=sampler,
+                                            X_pending=X_pending)
+    if n_objectives == 1:
+        objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if model.num_outputs > 1 else None
+        return qLogNoisyExpectedImprovement(model, X_baseline=X_baseline, sampler=sampler, objective=objective,
+                                            X_pending=X_pending, constraints=cons, prune_baseline=True)
+    assert ref_point is not None
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model, ref_point=list(ref_point), X_baseline=X_baseline, sampler=sampler,
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))), constraints=cons,
+        X_pending=X_pending, prune_baseline=True)
+
+
+def _score(acqf: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(X), chunk):
+            t = torch.as_tensor(X[i:i + chunk], dtype=torch.double).unsqueeze(1)
+            out.append(acqf(t).detach().cpu().numpy())
+    v = np.concatenate(out) if out else np.zeros(0)
+    return np.where(np.isfinite(v), v, -np.inf)
+
+
+def _pool(enc: Encoder, rng: np.random.Generator, n_raw: int, incumbents: Sequence[dict]) -> list[dict]:
+    """Valid random assignments plus local perturbations of the incumbents (unit encoding)."""
+    space = enc.space
+    u = random_points(space, n_raw, rng)
+    if incumbents:
+        per = max(1, n_raw // (2 * len(incumbents)))
+        for a in incumbents:
+            base = space.to_unit(a)
+            for scale in (0.02, 0.08, 0.2):
+                k = max(1, per // 3)
+                noise = rng.normal(0.0, scale, (k, space.dim))
+                # perturb a random subset of columns (all when the space is small)
+                mask = rng.random((k, space.dim)) < min(1.0, 4.0 / max(space.dim, 1))
+                mask[np.arange(k), rng.integers(0, space.dim, k)] = True
+                u = np.vstack([u, np.clip(base + noise * mask, 0.0, 1.0)])
+    out = []
+    for a in space.from_unit(u):
+        if space.satisfies_linear_constraints(a):
+            out.append(a)
+    return out
+
+
+def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set, incumbents: Sequence[dict] = (),
+             n_raw: int = 1024, n_restarts: int = 8, maxiter: int = 100, deadline: float | None = None,
+             ) -> tuple[dict, float]:
+    """Best valid assignment for ``acqf`` not in ``exclude`` (keys from ``space.key``).
+
+    Raises :class:`LookupError` when every candidate found was excluded.
+    """
+    import torch
+    from botorch.generation.gen import gen_candidates_scipy
+
+    space = enc.space
+    pool = _pool(enc, rng, n_raw, incumbents)
+    pool = [a for a in pool if space.key(a) not in exclude]
+    if not pool:
+        raise LookupError("no new valid point found")
+    Xp = enc.encode_many(pool)
+    vals = _score(acqf, Xp)
+    order = np.argsort(-vals)
+    cands: list[dict] = [pool[i] for i in order[: max(n_restarts, 4)]]
+    if enc.numeric_cols and n_restarts > 0 and (deadline is None or time.monotonic() < deadline):
+        starts = torch.as_tensor(Xp[order[:n_restarts]], dtype=torch.double).unsqueeze(1)
+        fixed = {c: starts[:, 0, c].clone() for c in enc.fixed_cols}
+        ineq = [(torch.tensor(cols, dtype=torch.long), torch.tensor(coefs, dtype=torch.double), float(rhs))
+                for cols, coefs, rhs in enc.linear_constraints()] or None
+        timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
+        try:
+            Xr, _ = gen_candidates_scipy(starts, acqf, lower_bounds=0.0, upper_bounds=1.0,
+                                         inequality_constraints=ineq, fixed_features=fixed or None,
+                                         options={"maxiter": maxiter}, timeout_sec=timeout)
+            for x in Xr[:, 0, :].detach().cpu().numpy():
+                a = enc.decode(x)
+                if space.satisfies_linear_constraints(a) and space.key(a) not in exclude:
+                    cands.append(a)
+        except Exception:  # noqa: BLE001 - keep the pool's best when the local search fails
+            pass
+    Xc = enc.encode_many(cands)
+    cv = _score(acqf, Xc)
+    best = int(np.argmax(cv))
+    return cands[best], float(cv[best])
