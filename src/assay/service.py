@@ -265,6 +265,7 @@ class Service:
             pending=[p.assignments for p in pending], experiment_type=exp.type, tasks=exp.tasks,
             observation_budget=exp.observation_budget, parallel_bandwidth=exp.bandwidth, seed=seed,
             n_suggested=n_suggested, random_only=random_only or exp.development,
+            pending_tasks=[p.task for p in pending],
         )
 
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,

@@ -33,6 +33,7 @@ class Problem:
     n_suggested: int = 0
     random_only: bool = False  # development tokens and type=random
     time_limit: float | None = None  # seconds for the model path; past it the strategy falls back
+    pending_tasks: Sequence[Task | None] = ()  # the task of each open suggestion, aligned with ``pending``
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ def _initial(problem: Problem, n: int, rng: np.random.Generator, why: str = "") 
 
 def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
     """Propose ``n`` candidates for ``problem``."""
+    if problem.tasks:  # cost-aware multi-fidelity: its own model, acquisition and schedule
+        from assay.engine import multitask
+
+        return multitask.suggest(problem, n)
     rng = np.random.default_rng([problem.seed, problem.n_suggested])
     if problem.random_only or problem.experiment_type == "random":
         return _random(problem, n, "random", rng)

@@ -1,0 +1,76 @@
+"""The pure multitask engine: schedule, model-based choices and a seeded cost study."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from assay.domain import Bounds, Metric, MetricValue, Observation, Parameter, Task
+from assay.engine import multitask
+from assay.engine.problem import Problem
+from assay.engine.strategy import suggest
+from assay.space import Space
+
+SPACE = Space([Parameter("x1", "double", bounds=Bounds(-5.0, 10.0)),
+               Parameter("x2", "double", bounds=Bounds(0.0, 15.0))])
+TASKS = (Task("cheap", 0.1), Task("mid", 0.3), Task("full", 1.0))
+METRIC = (Metric("y", "minimize"),)
+
+
+def branin(x1: float, x2: float, s: float) -> float:
+    """Multi-fidelity Branin (Kandasamy et al. 2017, BOCA): the fidelity ``s`` shifts b, c and t."""
+    b = 5.1 / (4 * math.pi**2) - 0.01 * (1 - s)
+    c = 5 / math.pi - 0.1 * (1 - s)
+    t = 1 / (8 * math.pi) + 0.05 * (1 - s)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def observe(obs: list[Observation], a: dict, task: Task) -> None:
+    obs.append(Observation(len(obs) + 1, 1, a, (MetricValue("y", branin(a["x1"], a["x2"], task.cost)),), task=task))
+
+
+def problem(obs: list[Observation], **kw) -> Problem:  # type: ignore[no-untyped-def]
+    args = dict(space=SPACE, metrics=METRIC, observations=list(obs), tasks=TASKS, observation_budget=10, seed=3,
+                n_suggested=len(obs))
+    args.update(kw)
+    return Problem(**args)  # type: ignore[arg-type]
+
+
+def test_start_is_cheap_with_one_full_task_anchor() -> None:
+    obs: list[Observation] = []
+    tasks = []
+    for _ in range(multitask.initial_size(problem(obs))):
+        (c,) = suggest(problem(obs), 1)
+        assert c.source == "sobol" and SPACE.satisfies_linear_constraints(c.assignments)
+        tasks.append(c.task.name)
+        observe(obs, c.assignments, c.task)
+    assert tasks[:-1] == ["cheap"] * (len(tasks) - 1) and tasks[-1] == "full"
+
+
+def test_model_based_choices_and_final_full_task_reserve() -> None:
+    rng = np.random.default_rng(0)
+    obs: list[Observation] = []
+    for i in range(12):
+        observe(obs, {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}, TASKS[i % 3])
+    (c,) = suggest(problem(obs, observation_budget=100), 1)
+    assert c.source.startswith("multitask:") and c.task in TASKS
+    used = multitask.budget_used(problem(obs))
+    assert used == pytest.approx(4 * (0.1 + 0.3 + 1.0))
+    # the reserve: with less than 10% of the budget left, only the full task is worth running
+    (c,) = suggest(problem(obs, observation_budget=math.ceil(used)), 1)
+    assert c.task == TASKS[2] and "final budget" in c.source
+    # open suggestions count against the budget with their task's cost
+    p = problem(obs, pending=[{"x1": 0.0, "x2": 0.0}], pending_tasks=[TASKS[1]])
+    assert multitask.budget_used(p) == pytest.approx(used + 0.3)
+
+
+def test_random_only_and_degenerate_data_still_carry_tasks() -> None:
+    cands = suggest(problem([], random_only=True), 5)
+    assert len(cands) == 5 and all(c.task in TASKS and c.source == "random" for c in cands)
+    obs: list[Observation] = []
+    for i in range(6):  # all values equal: no model, but still a valid (point, task)
+        obs.append(Observation(i + 1, 1, {"x1": float(i), "x2": 1.0}, (MetricValue("y", 1.0),), task=TASKS[0]))
+    (c,) = suggest(problem(obs), 1)
+    assert c.task in TASKS and c.source.startswith("random")
