@@ -244,6 +244,7 @@ class Suggestion:
             "metadata": self.metadata,
             "state": self.state,
             "task": self.task.to_json() if self.task else None,
+            "source": self.source,  # assay extension: how it was computed, and why for fallbacks
         }
 
 

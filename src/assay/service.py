@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +88,8 @@ class Service:
         self._seed = seed
         with store.write() as s:
             repo.ensure_client(s)
+        # Precomputes suggestions off the request path (the server attaches one, see assay.supply).
+        self.supplier: Any = None
         # Called with an experiment id after every change that new suggestions should see.
         self.on_change: list[Callable[[int], None]] = []
 
@@ -290,13 +293,36 @@ class Service:
                 problem = self.problem(s, exp, seed, n, random_only)
                 out = None
         if out is None:
-            cand = self._suggest(problem, 1)[0]
+            cand = self._candidate(eid, problem)
             with self.store.write() as s:
                 repo.experiment_row(s, eid, lock=True)
                 out = repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
                                              source=cand.source)
         self._changed(eid)
         return out
+
+    def _candidate(self, eid: int, problem: Problem) -> Candidate:
+        """From the background supplier when one runs (server), else computed inline (embedded)."""
+        sup = self.supplier
+        if sup is None or problem.random_only or problem.experiment_type == "random":
+            return self._suggest(problem, 1)[0]
+
+        def fallback(reason: str) -> Candidate:
+            c = self._suggest(replace(problem, random_only=True), 1)[0]
+            return replace(c, source=reason)
+
+        return sup.take(eid, problem, fallback)
+
+    def snapshot(self, experiment_id: int) -> Problem | None:
+        """The current problem of an active experiment (read only), or None."""
+        with self.store.read() as s:
+            try:
+                exp, seed, n = repo.get_experiment(s, experiment_id)
+            except NotFound:
+                return None
+            if exp.state != "active" or exp.development:
+                return None
+            return self.problem(s, exp, seed, n)
 
     def _check_active(self, exp: Experiment) -> None:
         if exp.state != "active":

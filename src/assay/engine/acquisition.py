@@ -17,6 +17,7 @@ already observed or pending, and re-scored.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,9 +130,11 @@ def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set,
                 for cols, coefs, rhs in enc.linear_constraints()] or None
         timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
         try:
-            Xr, _ = gen_candidates_scipy(starts, acqf, lower_bounds=0.0, upper_bounds=1.0,
-                                         inequality_constraints=ineq, fixed_features=fixed or None,
-                                         options={"maxiter": maxiter}, timeout_sec=timeout)
+            with warnings.catch_warnings():  # an early stop still returns usable points
+                warnings.simplefilter("ignore")
+                Xr, _ = gen_candidates_scipy(starts, acqf, lower_bounds=0.0, upper_bounds=1.0,
+                                             inequality_constraints=ineq, fixed_features=fixed or None,
+                                             options={"maxiter": maxiter}, timeout_sec=timeout)
             for x in Xr[:, 0, :].detach().cpu().numpy():
                 a = enc.decode(x)
                 if space.satisfies_linear_constraints(a) and space.key(a) not in exclude:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Outcome", "fit_gp", "fit_outcomes", "warp"]
 
-#: hyperparameter fits use at most this many points (the rest condition the posterior only)
+#: a GP is trained on at most this many points (latency stays bounded with many observations)
 FIT_CAP = 300
 
 
@@ -72,20 +72,13 @@ def fit_gp(X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None, *, maxi
     tV = None
     if yvar is not None:
         tV = torch.as_tensor(np.maximum(yvar, 1e-12), dtype=torch.double).unsqueeze(-1)
-    n = len(y)
-    if n > FIT_CAP:  # fit hyperparameters on a subset, then condition on everything
-        idx = _fit_subset(X, y, FIT_CAP)
-        sub = SingleTaskGP(tX[idx], tY[idx], None if tV is None else tV[idx],
-                           outcome_transform=Standardize(m=1))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(sub.likelihood, sub),
-                         optimizer_kwargs={"options": {"maxiter": maxiter}})
-        model = SingleTaskGP(tX, tY, tV, outcome_transform=Standardize(m=1))
-        state = {k: v for k, v in sub.state_dict().items() if not k.startswith("outcome_transform")}
-        model.load_state_dict(state, strict=False)
-    else:
-        model = SingleTaskGP(tX, tY, tV, outcome_transform=Standardize(m=1))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
-                         optimizer_kwargs={"options": {"maxiter": maxiter}})
+    if len(y) > FIT_CAP:  # bounded cost: the best, their neighbours and an even spread of the rest
+        idx = torch.as_tensor(_fit_subset(X, y, FIT_CAP))
+        tX, tY = tX[idx], tY[idx]
+        tV = None if tV is None else tV[idx]
+    model = SingleTaskGP(tX, tY, tV, outcome_transform=Standardize(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                     optimizer_kwargs={"options": {"maxiter": maxiter}})
     model.eval()
     return model
 
@@ -95,7 +88,8 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, cap: int) -> np.ndarray:
     order = np.argsort(-y)
     best = order[: cap // 3]
     d = np.linalg.norm(X - X[order[0]], axis=1)
-    near = [i for i in np.argsort(d) if i not in set(best)][: cap // 3]
+    taken = set(best.tolist())
+    near = [i for i in np.argsort(d) if i not in taken][: cap // 3]
     chosen = set(best) | set(near)
     rest = [i for i in range(len(y)) if i not in chosen]
     step = max(1, len(rest) // max(1, cap - len(chosen)))

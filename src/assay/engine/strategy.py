@@ -211,7 +211,8 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     pending = [dict(p) for p in problem.pending]
     exclude = {problem.space.key(o.assignments) for o in problem.observations}
     exclude |= {problem.space.key(p) for p in pending}
-    X_base = torch.as_tensor(data.X, dtype=torch.double)
+    # NEI's incumbents: the objective model's own training points (a subset when there are many)
+    X_base = model.models[0].train_inputs[0] if n_obj else torch.as_tensor(data.X, dtype=torch.double)
     big = len(data.ok) > 300
     out: list[Candidate] = []
     for i in range(n):

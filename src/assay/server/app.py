@@ -137,6 +137,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.state.service = service
     app.state.startup = []
     app.state.shutdown = []
+    if settings.precompute:
+        from assay.supply import install
+
+        install(app)
 
     @app.exception_handler(AssayError)
     async def _assay_error(_: Request, exc: AssayError) -> JSONResponse:
