@@ -22,8 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Outcome", "fit_gp", "fit_outcomes", "warp"]
 
-#: a GP is trained on at most this many points (latency stays bounded with many observations)
-FIT_CAP = 300
+#: a GP conditions on at most this many points, and fits its hyperparameters on at most FIT_CAP
+#: (suggestion latency stays bounded however many observations there are)
+MODEL_CAP = 300
+FIT_CAP = 120
 
 
 @dataclass
@@ -55,7 +57,7 @@ def warp(y: np.ndarray) -> np.ndarray:
     return out if np.all(np.isfinite(out)) and out.std() > 0 else y
 
 
-def fit_gp(X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None, *, maxiter: int = 200) -> SingleTaskGP:
+def fit_gp(X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None, *, maxiter: int = 75) -> SingleTaskGP:
     """Fit an exact GP with standardized outcomes; raises if the data cannot be modelled."""
     import torch
     from botorch.fit import fit_gpytorch_mll
@@ -72,13 +74,22 @@ def fit_gp(X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None, *, maxi
     tV = None
     if yvar is not None:
         tV = torch.as_tensor(np.maximum(yvar, 1e-12), dtype=torch.double).unsqueeze(-1)
-    if len(y) > FIT_CAP:  # bounded cost: the best, their neighbours and an even spread of the rest
-        idx = torch.as_tensor(_fit_subset(X, y, FIT_CAP))
+    if len(y) > MODEL_CAP:  # bounded cost: the best, their neighbours and an even spread of the rest
+        idx = torch.as_tensor(_fit_subset(X, y, MODEL_CAP))
         tX, tY = tX[idx], tY[idx]
         tV = None if tV is None else tV[idx]
     model = SingleTaskGP(tX, tY, tV, outcome_transform=Standardize(m=1))
-    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
-                     optimizer_kwargs={"options": {"maxiter": maxiter}})
+    if len(tY) > FIT_CAP:  # hyperparameters from a spread-out subset, then condition on all the points
+        sub_idx = torch.as_tensor(_fit_subset(tX.numpy(), tY[:, 0].numpy(), FIT_CAP))
+        sub = SingleTaskGP(tX[sub_idx], tY[sub_idx], None if tV is None else tV[sub_idx],
+                           outcome_transform=Standardize(m=1))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(sub.likelihood, sub),
+                         optimizer_kwargs={"options": {"maxiter": maxiter}})
+        keep = {k: v for k, v in sub.state_dict().items() if not k.startswith("outcome_transform")}
+        model.load_state_dict(keep, strict=False)
+    else:
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                         optimizer_kwargs={"options": {"maxiter": maxiter}})
     model.eval()
     return model
 
@@ -97,7 +108,7 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, cap: int) -> np.ndarray:
     return np.array(sorted(chosen | set(spread)))
 
 
-def fit_outcomes(outcomes: list[Outcome], *, maxiter: int = 200) -> Any:
+def fit_outcomes(outcomes: list[Outcome], *, maxiter: int = 75) -> Any:
     """A fitted :class:`~botorch.models.ModelListGP` with one output per outcome, in order."""
     from botorch.models import ModelListGP
 

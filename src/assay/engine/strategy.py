@@ -88,7 +88,7 @@ def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
     try:
         # extension points: grid experiments and tasks dispatch here (see assay.engine.grid/multitask)
         n_ok = sum(_usable(o, problem.metrics) for o in problem.observations)
-        if problem.n_suggested < initial_design_size(problem):
+        if max(problem.n_suggested, len(problem.observations)) < initial_design_size(problem):
             return _initial(problem, n, rng)
         if n_ok < MIN_SUCCESSES:
             return _initial(problem, n, rng, f": {n_ok} successful observations, the model needs {MIN_SUCCESSES}")
@@ -221,7 +221,7 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
                                  constraints=data.constraints, ref_point=data.ref_point() if n_obj > 1 else None,
                                  seed=seed + i)
         a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=data.incumbents(),
-                        n_raw=512 if big else 1024, n_restarts=4 if big else 8, deadline=deadline)
+                        n_raw=512, n_restarts=4 if big else 6, maxiter=50, deadline=deadline)
         out.append(Candidate(a, task=_full_task(problem), source=f"gp:{kind}",
                              info={"acquisition": v, "observations": len(data.ok)}))
         pending.append(a)
