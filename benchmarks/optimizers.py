@@ -402,6 +402,6 @@ def setup_hebo(python: str = sys.executable) -> Path:
     if constraints.exists():
         pip += ["-c", str(constraints)]
     # HEBO 0.3.6 needs numpy<1.25; pinning its companions avoids pip backtracking through old sdists.
-    subprocess.run([*pip, "numpy>=1.24,<1.25", "pandas>=2.0,<2.2", "matplotlib>=3.7,<3.9", "scipy<1.12",
-                    "scikit-learn<1.5", "HEBO==0.3.6"], check=True)
+    subprocess.run([*pip, "numpy==1.24.4", "scipy==1.11.4", "pandas==2.1.4", "matplotlib==3.8.4",
+                    "scikit-learn==1.4.2", "HEBO==0.3.6"], check=True)
     return HEBO_VENV
