@@ -111,6 +111,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         "machine": report.machine(), "optimizer_versions": {o: optimizers.version(o) for o in onames},
         "note": a.note,
     }
+    (results / "meta.json").write_text(json.dumps(meta, indent=1))  # `report` works on a partial run too
     runner.run_all(results, pnames, onames, seeds, budget, jobs=a.jobs,
                    rerun=[o for o in a.rerun.split(",") if o])
     meta["wall_minutes"] = (time.time() - started) / 60

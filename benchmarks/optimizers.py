@@ -152,8 +152,7 @@ class AssayOptimizer:
         s = self.exp.suggest()
         x = dict(s.assignments)
         self._open.append((s.id, x))
-        meta = s.get("metadata") or {}
-        self.sources.append(str(meta.get("source", meta.get("strategy", ""))) if isinstance(meta, dict) else "")
+        self.sources.append(str(s.get("source") or ""))  # how assay computed it (initial design, gp, fallback...)
         return x
 
     def tell(self, x: dict[str, Any], value: float) -> None:

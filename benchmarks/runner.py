@@ -99,17 +99,17 @@ def _rounded(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_all(results: Path, problem_names: Iterable[str], optimizer_names: Iterable[str], seeds: Iterable[int],
+def run_all(results: Path, problem_names: list[str], optimizer_names: list[str], seeds: list[int],
             budget: int, jobs: int = 1, rerun: Iterable[str] = (),
             log: Callable[[str], None] = print) -> None:
     """Run every missing (problem, optimizer, seed) and store it; ``rerun`` optimizers ignore the cache."""
     rerun = set(rerun)
     todo: list[tuple[str, str, int]] = []
-    for p in problem_names:
-        for o in optimizer_names:
-            cached = _read(raw_path(results, p, o))
-            for s in seeds:
-                r = cached.get(str(s))
+    cache = {(p, o): _read(raw_path(results, p, o)) for p in problem_names for o in optimizer_names}
+    for s in seeds:  # seed-major: an interrupted run still has whole seeds for every problem and optimizer
+        for p in problem_names:
+            for o in optimizer_names:
+                r = cache[p, o].get(str(s))
                 if o in rerun or r is None or r.get("budget") != budget or r.get("error"):
                     todo.append((p, o, s))
     log(f"{len(todo)} runs to do (budget {budget}); results in {results}")
