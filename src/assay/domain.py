@@ -310,6 +310,8 @@ class Experiment:
     created: int = 0
     updated: int = 0
     progress: Progress | None = None
+    # {"max_checkpoints": int|None, "early_stopping_criteria": [{type, name, metric, ...}]} (SigOpt JSON)
+    training_monitor: JSON | None = None
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -338,6 +340,7 @@ class Experiment:
             "linear_constraints": [c.to_json() for c in self.linear_constraints],
             "tasks": [t.to_json() for t in self.tasks],
             "num_solutions": self.num_solutions,
+            "training_monitor": self.training_monitor,
         }
 
     def to_json(self) -> JSON:
@@ -366,6 +369,7 @@ class Experiment:
             "conditionals": [c.to_json() for c in self.conditionals],
             "linear_constraints": [c.to_json() for c in self.linear_constraints],
             "tasks": [t.to_json() for t in self.tasks] or None,
+            "training_monitor": self.training_monitor,
             "progress": self.progress.to_json() if self.progress else None,
         }
 
@@ -476,11 +480,14 @@ class Checkpoint:
     values: tuple[MetricValue, ...]
     metadata: JSON | None = None
     created: int = 0
+    should_stop: bool = False  # the experiment's training_monitor decision when it was reported
+    stopping_reasons: JSON | None = None
 
     def to_json(self) -> JSON:
         return {"object": "checkpoint", "id": str(self.id), "training_run": str(self.training_run_id),
                 "step": self.step, "created": self.created, "values": [v.to_json() for v in self.values],
-                "metadata": self.metadata or {}, "should_stop": False, "stopping_reasons": {}}
+                "metadata": self.metadata or {}, "should_stop": self.should_stop,
+                "stopping_reasons": dict(self.stopping_reasons or {})}
 
 
 @dataclass(frozen=True)

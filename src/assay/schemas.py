@@ -23,6 +23,8 @@ __all__ = [
     "ConditionalIn",
     "TermIn",
     "LinearConstraintIn",
+    "EarlyStoppingIn",
+    "TrainingMonitorIn",
     "ExperimentCreate",
     "ExperimentUpdate",
     "SuggestionCreate",
@@ -114,6 +116,23 @@ class LinearConstraintIn(Strict):
     object: Literal["linear_constraint"] | None = None
 
 
+class EarlyStoppingIn(Strict):
+    type: Literal["convergence", "asha"]
+    name: Name | None = None
+    metric: Name | None = None
+    lookback_checkpoints: int | None = Field(default=None, ge=1, le=200)
+    min_checkpoints: int | None = Field(default=None, ge=1, le=200)
+    min_improvement: float | None = Field(default=None, ge=0)
+    reduction_factor: int | None = Field(default=None, ge=2, le=20)
+    object: Literal["training_early_stopping_criteria"] | None = None
+
+
+class TrainingMonitorIn(Strict):
+    max_checkpoints: int | None = Field(default=None, ge=1, le=200)
+    early_stopping_criteria: list[EarlyStoppingIn] | None = Field(default=None, max_length=10)
+    object: Literal["training_monitor"] | None = None
+
+
 class ExperimentCreate(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     parameters: list[ParameterIn] = Field(max_length=100)
@@ -130,6 +149,7 @@ class ExperimentCreate(Strict):
     metadata: Metadata | None = None
     project: Name | None = None
     runs_only: bool = False
+    training_monitor: TrainingMonitorIn | None = None
     client: str | None = None
     development: bool | None = None
 

@@ -426,6 +426,33 @@ class RunService:
             runs_repo.update_run(s, rid, deleted=True)
 
     # -- checkpoints -------------------------------------------------------------------
+    def _stopping(self, s: Session, run: TrainingRun, values: list[MetricValue]) -> dict[str, Any] | None:
+        """The experiment's ``training_monitor`` decision for a run's new checkpoint (None without one)."""
+        if run.experiment_id is None:
+            return None
+        exp, _, _ = repo.get_experiment(s, run.experiment_id)
+        tm = exp.training_monitor
+        if not tm:
+            return None
+        from assay.engine import early_stopping as es
+
+        objective = {m.name: m.objective for m in exp.metrics}
+        criteria = [es.Criterion(
+            type=c["type"], name=c["name"], metric=c["metric"], maximize=objective.get(c["metric"]) != "minimize",
+            lookback_checkpoints=c.get("lookback_checkpoints") or 3, min_checkpoints=c.get("min_checkpoints") or 1,
+            min_improvement=c.get("min_improvement") or 0.0, reduction_factor=c.get("reduction_factor") or 3)
+            for c in tm.get("early_stopping_criteria") or []]
+        curves = runs_repo.learning_curves(s, exp.id)
+        mine = curves.pop(run.id, {})
+        for v in values:
+            mine.setdefault(v.name, []).append(v.value)
+        others: dict[str, list[list[float]]] = {}
+        for c in curves.values():
+            for name, curve in c.items():
+                others.setdefault(name, []).append(curve)
+        d = es.decide(mine, others, criteria, run.checkpoint_count + 1, tm.get("max_checkpoints"))
+        return {"should_stop": d.should_stop, "stopping_reasons": d.reasons}
+
     def create_checkpoint(self, run_id: Any, body: Any, *, client_id: int = 1) -> Checkpoint:
         rid = _int_id(run_id, "training_run")
         req = schemas.parse(rs.CheckpointCreate, body)
@@ -444,7 +471,8 @@ class RunService:
             if row.checkpoint_count >= MAX_CHECKPOINTS:
                 raise InvalidRequest(f"training run {rid} already has the maximum of {MAX_CHECKPOINTS} checkpoints",
                                      field="checkpoints")
-            return runs_repo.insert_checkpoint(s, rid, row.checkpoint_count, values, req.metadata)
+            stopping = self._stopping(s, row, values)
+            return runs_repo.insert_checkpoint(s, rid, row.checkpoint_count, values, req.metadata, stopping)
 
     def list_checkpoints(self, run_id: Any, *, client_id: int = 1, limit: int | None = None, before: Any = None,
                          after: Any = None) -> Page:

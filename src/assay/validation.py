@@ -5,8 +5,10 @@ naming the field (SigOpt's rules, see ``shared/reference/sigopt.md``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from assay import schemas
 from assay.domain import Bounds, Conditional, Experiment, LinearConstraint, Metric, Parameter, Task
 from assay.errors import InvalidRequest
 from assay.schemas import ExperimentCreate, MetricIn, ParameterIn
@@ -238,6 +240,7 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
             Conditional(n, v) for n, v in cond_map.items()), linear_constraints=tuple(lcs), tasks=tasks,
         num_solutions=body.num_solutions, metadata=body.metadata, project=body.project, client_id=client_id,
         development=development, runs_only=body.runs_only,
+        training_monitor=build_training_monitor(body.training_monitor, metrics),
     )
     if lcs:
         from assay.engine.problem import Problem
@@ -250,3 +253,36 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
             raise InvalidRequest("linear_constraints leave no feasible point in the bounds",
                                  field="linear_constraints") from None
     return exp
+
+
+def build_training_monitor(tm: schemas.TrainingMonitorIn | None, metrics: Sequence[Metric]) -> dict[str, Any] | None:
+    """Canonical SigOpt JSON of ``training_monitor`` (early stopping of runs from their checkpoints)."""
+    if tm is None:
+        return None
+    names = {m.name for m in metrics}
+    default = next((m.name for m in metrics if m.strategy == "optimize"), None)
+    out: list[dict[str, Any]] = []
+    for i, c in enumerate(tm.early_stopping_criteria or []):
+        f = f"training_monitor.early_stopping_criteria[{i}]"
+        metric = c.metric or default
+        if metric not in names:
+            raise InvalidRequest(f"{f}.metric must name one of the experiment's metrics {sorted(names)}",
+                                 field=f"{f}.metric")
+        name = c.name or f"{c.type}-{metric}"
+        if any(o["name"] == name for o in out):
+            raise InvalidRequest(f"{f}.name: duplicate criterion name {name!r}", field=f"{f}.name")
+        crit: dict[str, Any] = {"object": "training_early_stopping_criteria", "type": c.type, "name": name,
+                                "metric": metric, "min_checkpoints": c.min_checkpoints or 1}
+        if c.type == "convergence":
+            if c.reduction_factor is not None:
+                raise InvalidRequest(f"{f}.reduction_factor applies to asha criteria only",
+                                     field=f"{f}.reduction_factor")
+            crit["lookback_checkpoints"] = c.lookback_checkpoints or 3
+            crit["min_improvement"] = c.min_improvement or 0.0
+        else:
+            if c.lookback_checkpoints is not None or c.min_improvement is not None:
+                raise InvalidRequest(f"{f}: lookback_checkpoints and min_improvement apply to convergence "
+                                     "criteria only", field=f)
+            crit["reduction_factor"] = c.reduction_factor or 3
+        out.append(crit)
+    return {"object": "training_monitor", "max_checkpoints": tm.max_checkpoints, "early_stopping_criteria": out}

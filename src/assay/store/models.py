@@ -194,6 +194,8 @@ class CheckpointRow(Base):
     values: Mapped[list[Any]] = mapped_column(JSON)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
     created: Mapped[int] = mapped_column(BigInteger)
+    # early-stopping decision when it was reported: {"should_stop": bool, "stopping_reasons": {name: bool}}
+    stopping: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class FileRow(Base):

@@ -89,6 +89,7 @@ def _experiment(row: ExperimentRow, progress: Progress | None = None) -> Experim
         linear_constraints=tuple(LinearConstraint.from_json(c) for c in d.get("linear_constraints", [])),
         tasks=tuple(Task.from_json(t) for t in d.get("tasks", [])),
         num_solutions=d.get("num_solutions"),
+        training_monitor=d.get("training_monitor"),
         metadata=row.metadata_,
         project=row.project,
         client_id=row.client_id,

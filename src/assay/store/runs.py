@@ -33,6 +33,7 @@ __all__ = [
     "insert_checkpoint",
     "list_checkpoints",
     "get_checkpoint",
+    "learning_curves",
     "insert_file",
     "file_row",
     "get_file",
@@ -227,15 +228,17 @@ def experiment_is_runs_only(session: Session, experiment_id: int) -> bool:
 
 # -- checkpoints ---------------------------------------------------------------------------
 def _checkpoint(row: CheckpointRow) -> Checkpoint:
+    stop = row.stopping or {}
     return Checkpoint(id=row.id, training_run_id=row.training_run_id, step=row.step,
                       values=tuple(MetricValue.from_json(v) for v in row.values), metadata=row.metadata_,
-                      created=row.created)
+                      created=row.created, should_stop=bool(stop.get("should_stop")),
+                      stopping_reasons=stop.get("stopping_reasons") or {})
 
 
 def insert_checkpoint(session: Session, run_id: int, step: int, values: Sequence[MetricValue],
-                      metadata: dict[str, Any] | None) -> Checkpoint:
+                      metadata: dict[str, Any] | None, stopping: dict[str, Any] | None = None) -> Checkpoint:
     row = CheckpointRow(training_run_id=run_id, step=step, values=[v.to_json() for v in values],
-                        metadata_=metadata, created=now())
+                        metadata_=metadata, created=now(), stopping=stopping)
     session.add(row)
     session.execute(update(TrainingRunRow).where(TrainingRunRow.id == run_id)
                     .values(checkpoint_count=TrainingRunRow.checkpoint_count + 1, updated=now()))
@@ -322,3 +325,19 @@ def archive_experiment_runs(session: Session, experiment_id: int) -> int:
     return session.execute(update(TrainingRunRow).where(TrainingRunRow.experiment_id == experiment_id)
                            .values(deleted=True, updated=now())).rowcount  # type: ignore[attr-defined]
 
+
+
+def learning_curves(session: Session, experiment_id: int) -> dict[int, dict[str, list[float]]]:
+    """``{run id: {metric: values in checkpoint order}}`` for the live runs of an experiment."""
+    rows = session.execute(
+        select(CheckpointRow.training_run_id, CheckpointRow.values)
+        .join(TrainingRunRow, TrainingRunRow.id == CheckpointRow.training_run_id)
+        .where(TrainingRunRow.experiment_id == experiment_id, TrainingRunRow.deleted.is_(False))
+        .order_by(CheckpointRow.id)).all()
+    out: dict[int, dict[str, list[float]]] = {}
+    for run_id, values in rows:
+        curves = out.setdefault(run_id, {})
+        for v in values:
+            if v.get("value") is not None:
+                curves.setdefault(v["name"], []).append(float(v["value"]))
+    return out
