@@ -136,7 +136,7 @@ class TrainingMonitorIn(Strict):
 class ExperimentCreate(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     parameters: list[ParameterIn] = Field(max_length=100)
-    metrics: list[MetricIn | Name] | None = Field(default=None, max_length=50)
+    metrics: list[MetricIn | Name] | None = Field(default=None, max_length=500)
     metric: MetricIn | Name | None = None
     type: Literal["offline", "random", "grid"] = "offline"
     observation_budget: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -162,7 +162,7 @@ class ExperimentUpdate(Strict):
     parallel_bandwidth: int | None = Field(default=None, ge=1, le=10_000)
     metadata: Metadata | None = None
     parameters: list[ParameterIn] | None = Field(default=None, max_length=100)
-    metrics: list[MetricIn | Name] | None = Field(default=None, max_length=50)
+    metrics: list[MetricIn | Name] | None = Field(default=None, max_length=500)
     project: Name | None = None
     no_optimize: bool | None = None
     # Fields SigOpt refuses to change; accepted here so the service can say so clearly.

@@ -7,7 +7,9 @@ transaction, then a short write) and returns domain objects.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -22,6 +24,7 @@ from assay.domain import (
     MetricValue,
     Observation,
     Page,
+    Parameter,
     Progress,
     QueuedSuggestion,
     Suggestion,
@@ -29,12 +32,15 @@ from assay.domain import (
 )
 from assay.engine import Candidate, Problem
 from assay.engine.analysis import best_observations
+from assay.engine.grid import MAX_GRID, grid_size
+from assay.engine.importance import metric_importances, min_observations
+from assay.engine.stopping import StoppingCriteria, stopping_criteria
 from assay.engine.strategy import suggest
-from assay.errors import Conflict, InvalidRequest, NotFound
+from assay.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from assay.space import Space
 from assay.store import Store
 from assay.store import repository as repo
-from assay.validation import build_experiment, build_parameter
+from assay.validation import build_experiment, build_parameter, check_feasible
 
 __all__ = ["Service", "space_of"]
 
@@ -43,6 +49,55 @@ MAX_PAGE = 1000
 
 def space_of(exp: Experiment) -> Space:
     return Space(exp.parameters, exp.conditionals, exp.linear_constraints)
+
+
+def conform_assignments(space: Space, a: dict[str, Any]) -> dict[str, Any] | None:
+    """``a`` as the current space sees it: parameters added later take their ``default_value``,
+    removed ones are dropped; ``None`` when ``a`` uses a removed categorical or conditional value."""
+    out: dict[str, Any] = {}
+    for c in space.conditionals:
+        if a.get(c.name) not in c.values:
+            return None
+        out[c.name] = a[c.name]
+    for p in space.active(out):
+        v = a.get(p.name, p.default_value)
+        if v is None or (p.type == "categorical" and v not in p.categorical_values):
+            return None
+        out[p.name] = v
+    return out
+
+
+def _conform(space: Space, o: Observation) -> Observation | None:
+    a = conform_assignments(space, o.assignments)
+    return None if a is None else dataclasses.replace(o, assignments=a)
+
+
+def _refuse_fixed_fields(exp: Experiment, upd: schemas.ExperimentUpdate) -> None:
+    """400 for fields SigOpt never lets change (sending the current value is fine)."""
+    if upd.type is not None and upd.type != exp.type:
+        raise InvalidRequest(f"type cannot change after an experiment is created (it is {exp.type!r})", field="type")
+    if upd.num_solutions is not None and upd.num_solutions != (exp.num_solutions or 1):
+        raise InvalidRequest("num_solutions cannot change after an experiment is created", field="num_solutions")
+    current = exp.to_json()
+    for name in ("conditionals", "linear_constraints", "tasks"):
+        given = getattr(upd, name)
+        if given is None:
+            continue
+        if _canonical(name, given) != _canonical(name, current[name] or []):
+            raise InvalidRequest(f"{name} cannot change after an experiment is created", field=name)
+
+
+def _canonical(name: str, items: list[Any]) -> Any:
+    try:
+        if name == "conditionals":
+            return sorted((c["name"], tuple(v["name"] if isinstance(v, dict) else v for v in c["values"]))
+                          for c in items)
+        if name == "linear_constraints":
+            return sorted((c["type"], float(c["threshold"]),
+                           tuple(sorted((t["name"], float(t["weight"])) for t in c["terms"]))) for c in items)
+        return sorted((t["name"], float(t["cost"])) for t in items)
+    except (KeyError, TypeError, ValueError):
+        raise InvalidRequest(f"{name} cannot change after an experiment is created", field=name) from None
 
 
 def _int_id(value: Any, what: str) -> int:
@@ -90,6 +145,8 @@ class Service:
             repo.ensure_client(s)
         # Precomputes suggestions off the request path (the server attaches one, see assay.supply).
         self.supplier: Any = None
+        self._importances: dict[int, tuple[Any, Any]] = {}  # experiment id -> (data key, importances)
+        self._importances_lock = threading.Lock()
         # Called with an experiment id after every change that new suggestions should see.
         self.on_change: list[Callable[[int], None]] = []
 
@@ -148,11 +205,9 @@ class Service:
                           actor: Principal | None = None) -> Experiment:
         eid = _int_id(experiment_id, "experiment")
         upd = schemas.parse(schemas.ExperimentUpdate, body)
-        for field in ("type", "conditionals", "linear_constraints", "tasks", "num_solutions"):
-            if getattr(upd, field) is not None:
-                raise InvalidRequest(f"{field} cannot be changed after an experiment is created", field=field)
         with self.store.write() as s:
             exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            _refuse_fixed_fields(exp, upd)
             fields: dict[str, Any] = {}
             if upd.name is not None:
                 fields["name"] = upd.name
@@ -172,6 +227,12 @@ class Service:
             definition = exp.definition()
             if upd.parameters is not None:
                 definition["parameters"] = self._updated_parameters(s, exp, upd.parameters)
+                if exp.type == "grid":
+                    if "observation_budget" in fields:
+                        raise InvalidRequest("the budget of a grid experiment is the grid size",
+                                             field="observation_budget")
+                    fields["observation_budget"] = grid_size([Parameter.from_json(p)
+                                                              for p in definition["parameters"]])
             if upd.metrics is not None:
                 definition["metrics"] = self._updated_metrics(exp, upd.metrics)
             if upd.parameters is not None or upd.metrics is not None:
@@ -185,17 +246,30 @@ class Service:
         return out
 
     def _updated_parameters(self, s: Session, exp: Experiment, raw: list[schemas.ParameterIn]) -> list[dict]:
+        """SigOpt's parameter update rules: add (with default_value), remove, change bounds, grid, prior,
+        remove categorical values; never change type, transformation or conditions."""
         cond = {c.name: c.values for c in exp.conditionals}
+        if not raw:
+            raise InvalidRequest("parameters must list at least one parameter", field="parameters")
         new = [build_parameter(p, f"parameters[{i}]", cond) for i, p in enumerate(raw)]
-        if len({p.name for p in new}) != len(new):
-            raise InvalidRequest("Duplicate parameter names", field="parameters")
+        seen: set[str] = set()
+        for i, p in enumerate(new):
+            if p.name in seen:
+                raise InvalidRequest(f"Duplicate name {p.name!r} in parameters", field=f"parameters[{i}].name")
+            if p.name in cond:
+                raise InvalidRequest(f"parameter {p.name!r} has the name of a conditional",
+                                     field=f"parameters[{i}].name")
+            seen.add(p.name)
         old = {p.name: p for p in exp.parameters}
         for i, p in enumerate(new):
             f = f"parameters[{i}]"
             if p.name in old:
                 o = old[p.name]
-                if p.type != o.type or p.transformation != o.transformation:
-                    raise InvalidRequest(f"{f}: type and transformation of {p.name!r} cannot change", field=f)
+                if p.type != o.type:
+                    raise InvalidRequest(f"{f}: the type of {p.name!r} cannot change ({o.type})", field=f"{f}.type")
+                if p.transformation != o.transformation:
+                    raise InvalidRequest(f"{f}: the transformation of {p.name!r} cannot change",
+                                         field=f"{f}.transformation")
                 if p.conditions != o.conditions:
                     raise InvalidRequest(f"{f}: conditions of {p.name!r} cannot change", field=f"{f}.conditions")
                 if p.type == "categorical" and not set(p.categorical_values) <= set(o.categorical_values):
@@ -210,8 +284,21 @@ class Service:
                 if n not in names:
                     raise InvalidRequest(f"parameter {n!r} is used by a linear constraint and cannot be removed",
                                          field="parameters")
+                p = next(p for p in new if p.name == n)
+                if p.grid:
+                    raise InvalidRequest(f"parameter {n!r} is used by a linear constraint and cannot have a grid",
+                                         field="parameters")
         if exp.type == "grid":
-            raise InvalidRequest("the parameters of a grid experiment cannot change", field="parameters")
+            for i, p in enumerate(new):
+                if p.type != "categorical" and not p.grid:
+                    raise InvalidRequest("a grid experiment needs grid values on every double and int parameter",
+                                         field=f"parameters[{i}].grid")
+            if grid_size(new) > MAX_GRID:
+                raise InvalidRequest(f"the grid has {grid_size(new)} points; at most {MAX_GRID} are allowed",
+                                     field="parameters")
+        if exp.num_solutions and exp.num_solutions > 1 and any(p.type == "categorical" for p in new):
+            raise InvalidRequest("num_solutions does not support categorical parameters", field="parameters")
+        check_feasible(tuple(new), exp.conditionals, exp.linear_constraints)
         return [p.to_storage() for p in new]
 
     def _updated_metrics(self, exp: Experiment, raw: list[schemas.MetricIn | str]) -> list[dict]:
@@ -261,11 +348,13 @@ class Service:
 
     def problem(self, s: Session, exp: Experiment, seed: int, n_suggested: int,
                 random_only: bool = False) -> Problem:
-        obs = repo.all_observations(s, exp.id)
+        space = space_of(exp)
+        obs = [o for o in (_conform(space, o) for o in repo.all_observations(s, exp.id)) if o is not None]
         pending, _ = repo.list_suggestions(s, exp.id, state="open")
         return Problem(
-            space=space_of(exp), metrics=exp.metrics, observations=obs,
-            pending=[p.assignments for p in pending], experiment_type=exp.type, tasks=exp.tasks,
+            space=space, metrics=exp.metrics, observations=obs,
+            pending=[a for a in (conform_assignments(space, p.assignments) for p in pending) if a is not None],
+            experiment_type=exp.type, tasks=exp.tasks,
             observation_budget=exp.observation_budget, parallel_bandwidth=exp.bandwidth, seed=seed,
             n_suggested=n_suggested, random_only=random_only or exp.development,
             pending_tasks=[p.task for p in pending],
@@ -283,7 +372,7 @@ class Service:
                 task = self._task(exp, req.task)
                 out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user")
                 repo.bump_suggested(s, eid)
-            elif (q := repo.pop_queued(s, eid)) is not None:
+            elif (q := self._pop_valid_queued(s, exp)) is not None:
                 out = repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
                                              source=f"queued:{q.id}")
                 repo.bump_suggested(s, eid)
@@ -304,7 +393,7 @@ class Service:
     def _candidate(self, eid: int, problem: Problem) -> Candidate:
         """From the background supplier when one runs (server), else computed inline (embedded)."""
         sup = self.supplier
-        if sup is None or problem.random_only or problem.experiment_type == "random":
+        if sup is None or problem.random_only or problem.experiment_type in ("random", "grid"):
             return self._suggest(problem, 1)[0]
 
         def fallback(reason: str) -> Candidate:
@@ -323,6 +412,17 @@ class Service:
             if exp.state != "active" or exp.development:
                 return None
             return self.problem(s, exp, seed, n)
+    @staticmethod
+    def _pop_valid_queued(s: Session, exp: Experiment) -> QueuedSuggestion | None:
+        """The oldest queued suggestion still valid for the (possibly updated) space; invalid ones are dropped."""
+        space = space_of(exp)
+        while (q := repo.pop_queued(s, exp.id)) is not None:
+            try:
+                a = space.validate_assignments(q.assignments)
+            except InvalidRequest:
+                continue
+            return QueuedSuggestion(q.id, q.experiment_id, a, q.task, q.created)
+        return None
 
     def _check_active(self, exp: Experiment) -> None:
         if exp.state != "active":
@@ -574,3 +674,50 @@ class Service:
                  "values": [v.to_json() for v in o.values], "task": o.task.to_json() if o.task else None}
                 for o in best]
         return Page(data, len(data))
+
+    # -- analysis ----------------------------------------------------------------------
+    def stopping_criteria(self, experiment_id: Any, *, client_id: int | None = None) -> StoppingCriteria:
+        """SigOpt's ``stopping_criteria``: budget reached and possible stagnation."""
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
+            obs = repo.all_observations(s, eid)
+        return stopping_criteria(obs, exp.metrics, len(exp.parameters), exp.observation_budget, exp.tasks)
+
+    def metric_importances(self, experiment_id: Any, *, client_id: int | None = None,
+                           recompute: bool = False) -> Page:
+        """Parameter importance per metric (one ``metric_importances`` object each, sorted by metric name).
+
+        Raises :class:`Unprocessable` (422) until there are enough successful observations.
+        """
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, seed, _ = repo.get_experiment(s, eid, client_id=client_id)
+            obs = repo.all_observations(s, eid)
+        space = space_of(exp)
+        obs = [o for o in (_conform(space, o) for o in obs) if o is not None]
+        key = (repr(exp.definition()), tuple((o.id, o.failed, o.values) for o in obs))
+        with self._importances_lock:
+            cached = self._importances.get(eid)
+        if cached is not None and cached[0] == key and not recompute:
+            result = cached[1]
+        else:
+            result = metric_importances(space, obs, exp.metrics, seed=seed % (2**31))
+            with self._importances_lock:
+                self._importances[eid] = (key, result)
+                while len(self._importances) > 256:
+                    self._importances.pop(next(iter(self._importances)))
+        if result is None:
+            raise Unprocessable(
+                f"Not enough observations to calculate parameter importances: need {min_observations(space)} "
+                f"successful observations, have {sum(not o.failed for o in obs)}", field="observations")
+        data = [{"object": "metric_importances", "metric": m, "importances": imp} for m, imp in result.items()]
+        return Page(data, len(data))
+
+    def importances(self, experiment_id: Any, *, client_id: int | None = None) -> dict[str, Any]:
+        """Legacy single-metric ``importances`` (the first optimized metric, else the first metric)."""
+        page = self.metric_importances(experiment_id, client_id=client_id)
+        exp = self.get_experiment(experiment_id, client_id=client_id)
+        first = (exp.optimized_metrics or exp.metrics)[0].name
+        imp = next(d["importances"] for d in page.data if d["metric"] == first)
+        return {"object": "importances", "importances": imp}

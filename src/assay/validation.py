@@ -10,15 +10,18 @@ from typing import Any
 
 from assay import schemas
 from assay.domain import Bounds, Conditional, Experiment, LinearConstraint, Metric, Parameter, Task
+from assay.engine.grid import MAX_GRID, grid_size
 from assay.errors import InvalidRequest
 from assay.schemas import ExperimentCreate, MetricIn, ParameterIn
 
-__all__ = ["build_experiment", "build_parameter", "build_metrics", "grid_size", "MAX_OPTIMIZED", "MAX_CONSTRAINT"]
+__all__ = ["build_experiment", "build_parameter", "build_metrics", "check_feasible", "grid_size", "MAX_OPTIMIZED",
+           "MAX_CONSTRAINT", "MAX_METRICS"]
 
 MAX_OPTIMIZED = 2
 MAX_CONSTRAINT = 4
 MAX_METRICS = 50
 MIN_SPAN = 1e-8
+MAX_CONSTRAINED_INTS = 10
 
 
 def _names(items: list[Any], where: str) -> None:
@@ -39,12 +42,18 @@ def build_parameter(p: ParameterIn, where: str, conditionals: dict[str, tuple[st
         if p.categorical_values:
             raise InvalidRequest(f"{where}.categorical_values is only for categorical parameters",
                                  field=f"{where}.categorical_values")
-        if p.bounds is None:
-            raise InvalidRequest(f"{where}.bounds is required for a {p.type} parameter", field=f"{where}.bounds")
-        lo, hi = p.bounds.min, p.bounds.max
-        if p.type == "int" and (lo != int(lo) or hi != int(hi)):
-            raise InvalidRequest(f"{where}.bounds must be integers for an int parameter", field=f"{where}.bounds")
+        if p.bounds is None and not p.grid:
+            raise InvalidRequest(f"{where}.bounds is required for a {p.type} parameter without a grid",
+                                 field=f"{where}.bounds")
+        if p.bounds is not None:
+            lo, hi = p.bounds.min, p.bounds.max
+            if p.type == "int" and (lo != int(lo) or hi != int(hi)):
+                raise InvalidRequest(f"{where}.bounds must be integers for an int parameter",
+                                     field=f"{where}.bounds")
         if p.grid:
+            if p.bounds is not None and not (lo - 1e-12 <= min(p.grid) and max(p.grid) <= hi + 1e-12):
+                raise InvalidRequest(f"{where}.grid values must lie within the bounds [{lo}, {hi}]",
+                                     field=f"{where}.grid")
             lo, hi = min(p.grid), max(p.grid)
         elif not hi - lo >= MIN_SPAN:
             raise InvalidRequest(
@@ -85,6 +94,11 @@ def build_parameter(p: ParameterIn, where: str, conditionals: dict[str, tuple[st
         if p.type != "double" or transformation or grid:
             raise InvalidRequest(f"{where}.prior is only for double parameters without log or grid",
                                  field=f"{where}.prior")
+        extra = ({"shape_a", "shape_b"} if p.prior.name == "normal" else {"mean", "scale"}) & {
+            k for k in ("mean", "scale", "shape_a", "shape_b") if getattr(p.prior, k) is not None}
+        if extra:
+            raise InvalidRequest(f"{where}.prior: a {p.prior.name} prior does not take {sorted(extra)}",
+                                 field=f"{where}.prior.{sorted(extra)[0]}")
         if p.prior.name == "normal":
             if p.prior.mean is None or p.prior.scale is None or p.prior.scale <= 0:
                 raise InvalidRequest(f"{where}.prior: a normal prior needs mean and a scale above 0",
@@ -101,6 +115,9 @@ def build_parameter(p: ParameterIn, where: str, conditionals: dict[str, tuple[st
     conditions: dict[str, tuple[str, ...]] = {}
     for cname, vals in (p.conditions or {}).items():
         vals_t = (vals,) if isinstance(vals, str) else tuple(vals)
+        if not vals_t:
+            raise InvalidRequest(f"{where}.conditions.{cname} must list at least one value",
+                                 field=f"{where}.conditions.{cname}")
         if conditionals is None or cname not in conditionals:
             raise InvalidRequest(f"{where}.conditions names unknown conditional {cname!r}",
                                  field=f"{where}.conditions.{cname}")
@@ -115,7 +132,10 @@ def build_parameter(p: ParameterIn, where: str, conditionals: dict[str, tuple[st
     if p.default_value is not None:
         from assay.space import Space
 
-        value = Space([param]).validate_assignments({p.name: p.default_value}, where)[p.name]
+        f = f"{where}.default_value"
+        value = Space([param])._check_value(param, p.default_value, f)
+        if grid and value not in grid:
+            raise InvalidRequest(f"{f} must be one of the grid values {list(grid)}", field=f)
         param = Parameter(**{**param.__dict__, "default_value": value})
     return param
 
@@ -126,6 +146,8 @@ def build_metrics(raw: list[MetricIn | str] | None, legacy: MetricIn | str | Non
     items = [MetricIn(name=m) if isinstance(m, str) else m for m in raw]
     if not items:
         raise InvalidRequest("metrics must name at least one metric", field="metrics")
+    if len(items) > MAX_METRICS:
+        raise InvalidRequest(f"at most {MAX_METRICS} metrics are allowed, got {len(items)}", field="metrics")
     _names(items, "metrics")
     metrics = tuple(Metric(m.name, m.objective, m.strategy, m.threshold) for m in items)
     n_opt = sum(m.strategy == "optimize" for m in metrics)
@@ -149,13 +171,6 @@ def build_metrics(raw: list[MetricIn | str] | None, legacy: MetricIn | str | Non
     return metrics
 
 
-def grid_size(params: tuple[Parameter, ...]) -> int:
-    n = 1
-    for p in params:
-        n *= len(p.categorical_values) if p.type == "categorical" else len(p.grid)
-    return n
-
-
 def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bool = False) -> Experiment:
     """The domain experiment for a create request, or :class:`InvalidRequest`."""
     if not body.parameters:
@@ -172,10 +187,16 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
             raise InvalidRequest(f"conditional {c.name!r} has the name of a parameter", field=f"conditionals[{i}].name")
         cond_map[c.name] = vals
     params = tuple(build_parameter(p, f"parameters[{i}]", cond_map) for i, p in enumerate(body.parameters))
+    if body.metric is not None and body.metrics is not None:
+        raise InvalidRequest("give metrics or the legacy metric, not both", field="metric")
     metrics = build_metrics(body.metrics, body.metric)
+    if (body.observation_budget is not None and body.budget is not None
+            and body.observation_budget != body.budget):
+        raise InvalidRequest("budget is an alias of observation_budget; they differ", field="budget")
     budget = body.observation_budget if body.observation_budget is not None else body.budget
     n_opt = len([m for m in metrics if m.strategy == "optimize"])
     has_constraint = any(m.strategy == "constraint" for m in metrics)
+    num_solutions = body.num_solutions or 1
     tasks: tuple[Task, ...] = ()
     if body.tasks is not None:
         _names(body.tasks, "tasks")
@@ -189,48 +210,41 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
             raise InvalidRequest("task costs must be distinct", field="tasks")
         if costs.count(1) != 1:
             raise InvalidRequest("exactly one task must have cost 1", field="tasks")
-        if n_opt > 1 or has_constraint or (body.num_solutions or 1) > 1:
+        if n_opt > 1 or has_constraint or num_solutions > 1:
             raise InvalidRequest("tasks cannot be combined with multiple metrics, constraint metrics "
                                  "or num_solutions", field="tasks")
         tasks = tuple(Task(t.name, t.cost) for t in body.tasks)
-    if conds and (any(p.grid for p in params) or (body.num_solutions or 1) > 1):
+    if conds and (any(p.grid for p in params) or num_solutions > 1):
         raise InvalidRequest("conditionals cannot be combined with grid values or num_solutions",
                              field="conditionals")
-    if (body.num_solutions or 1) > 1:
+    if num_solutions > 1:
         if n_opt != 1 or budget is None:
             raise InvalidRequest("num_solutions needs exactly one optimized metric and an observation_budget",
                                  field="num_solutions")
-    lcs: list[LinearConstraint] = []
-    by_name = {p.name: p for p in params}
-    for i, c in enumerate(body.linear_constraints or []):
-        f = f"linear_constraints[{i}]"
-        if not c.terms:
-            raise InvalidRequest(f"{f}.terms must not be empty", field=f"{f}.terms")
-        types = set()
-        for j, t in enumerate(c.terms):
-            p = by_name.get(t.name)
-            if p is None:
-                raise InvalidRequest(f"{f}.terms[{j}] names unknown parameter {t.name!r}", field=f"{f}.terms[{j}].name")
-            if p.type == "categorical" or p.is_log or p.grid or p.conditions:
-                raise InvalidRequest(f"{f}.terms[{j}]: {t.name!r} must be a double or int parameter without "
-                                     "log, grid or conditions", field=f"{f}.terms[{j}].name")
-            types.add(p.type)
-        if len(types) > 1:
-            raise InvalidRequest(f"{f} mixes double and int parameters", field=f"{f}.terms")
-        lcs.append(LinearConstraint(c.type, tuple((t.name, t.weight) for t in c.terms), c.threshold))
+        if num_solutions > budget:
+            raise InvalidRequest(f"num_solutions ({num_solutions}) cannot exceed the observation_budget ({budget})",
+                                 field="num_solutions")
+        if any(p.type == "categorical" for p in params):
+            raise InvalidRequest("num_solutions does not support categorical parameters", field="num_solutions")
+    lcs = _linear_constraints(body, params)
     if (n_opt > 1 or has_constraint) and budget is None:
         raise InvalidRequest("observation_budget is required with several metrics or constraint metrics",
                              field="observation_budget")
     if tasks and budget is None:
         raise InvalidRequest("observation_budget is required with tasks", field="observation_budget")
     if body.type == "grid":
-        if any(p.type != "categorical" and not p.grid for p in params):
-            raise InvalidRequest("a grid experiment needs grid values on every double and int parameter",
-                                 field="parameters")
+        for i, p in enumerate(params):
+            if p.type != "categorical" and not p.grid:
+                raise InvalidRequest("a grid experiment needs grid values on every double and int parameter",
+                                     field=f"parameters[{i}].grid")
         if conds or lcs or tasks:
             raise InvalidRequest("a grid experiment cannot have conditionals, linear constraints or tasks",
                                  field="type")
+        if num_solutions > 1:
+            raise InvalidRequest("a grid experiment cannot have num_solutions", field="num_solutions")
         budget = grid_size(params)
+        if budget > MAX_GRID:
+            raise InvalidRequest(f"the grid has {budget} points; at most {MAX_GRID} are allowed", field="parameters")
     for i, m in enumerate(metrics):
         if m.threshold is not None and not math.isfinite(m.threshold):
             raise InvalidRequest("thresholds must be finite", field=f"metrics[{i}].threshold")
@@ -242,16 +256,7 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
         development=development, runs_only=body.runs_only,
         training_monitor=build_training_monitor(body.training_monitor, metrics),
     )
-    if lcs:
-        from assay.engine.problem import Problem
-        from assay.engine.strategy import suggest
-        from assay.space import Space
-
-        try:
-            suggest(Problem(space=Space(params, exp.conditionals, lcs), metrics=metrics, random_only=True))
-        except RuntimeError:
-            raise InvalidRequest("linear_constraints leave no feasible point in the bounds",
-                                 field="linear_constraints") from None
+    check_feasible(params, exp.conditionals, exp.linear_constraints)
     return exp
 
 
@@ -286,3 +291,52 @@ def build_training_monitor(tm: schemas.TrainingMonitorIn | None, metrics: Sequen
             crit["reduction_factor"] = c.reduction_factor or 3
         out.append(crit)
     return {"object": "training_monitor", "max_checkpoints": tm.max_checkpoints, "early_stopping_criteria": out}
+
+
+def check_feasible(params: tuple[Parameter, ...], conditionals: tuple[Conditional, ...],
+                   lcs: tuple[LinearConstraint, ...]) -> None:
+    """:class:`InvalidRequest` when the linear constraints leave no point to suggest."""
+    if not lcs:
+        return
+    from assay.engine.initial import infeasibility
+    from assay.space import Space
+
+    why = infeasibility(Space(params, conditionals, lcs))
+    if why:
+        raise InvalidRequest(f"linear_constraints: {why}", field="linear_constraints")
+
+
+def _linear_constraints(body: ExperimentCreate, params: tuple[Parameter, ...]) -> list[LinearConstraint]:
+    """SigOpt's rules, except that conditioned parameters are allowed: a constraint binds when all its
+    parameters are active."""
+    lcs: list[LinearConstraint] = []
+    by_name = {p.name: p for p in params}
+    int_vars: set[str] = set()
+    for i, c in enumerate(body.linear_constraints or []):
+        f = f"linear_constraints[{i}]"
+        if not c.terms:
+            raise InvalidRequest(f"{f}.terms must not be empty", field=f"{f}.terms")
+        types = set()
+        seen: set[str] = set()
+        for j, t in enumerate(c.terms):
+            p = by_name.get(t.name)
+            if p is None:
+                raise InvalidRequest(f"{f}.terms[{j}] names unknown parameter {t.name!r}", field=f"{f}.terms[{j}].name")
+            if p.type == "categorical" or p.is_log or p.grid:
+                raise InvalidRequest(f"{f}.terms[{j}]: {t.name!r} must be a double or int parameter without "
+                                     "log transformation or grid", field=f"{f}.terms[{j}].name")
+            if t.name in seen:
+                raise InvalidRequest(f"{f}.terms[{j}]: {t.name!r} appears twice", field=f"{f}.terms[{j}].name")
+            seen.add(t.name)
+            types.add(p.type)
+            if p.type == "int":
+                int_vars.add(p.name)
+        if len(types) > 1:
+            raise InvalidRequest(f"{f} mixes double and int parameters", field=f"{f}.terms")
+        if all(t.weight == 0 for t in c.terms):
+            raise InvalidRequest(f"{f} needs a non-zero weight", field=f"{f}.terms")
+        lcs.append(LinearConstraint(c.type, tuple((t.name, t.weight) for t in c.terms), c.threshold))
+    if len(int_vars) > MAX_CONSTRAINED_INTS:
+        raise InvalidRequest(f"linear_constraints may use at most {MAX_CONSTRAINED_INTS} int parameters, "
+                             f"got {len(int_vars)}", field="linear_constraints")
+    return lcs

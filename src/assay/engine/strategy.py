@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from assay.domain import Metric, Observation
-from assay.engine.initial import random_points, sobol_points
+from assay.engine.grid import grid_points
+from assay.engine.initial import initial_points, random_candidates
 from assay.engine.problem import Candidate, Problem
 
 __all__ = ["suggest", "initial_design_size", "MIN_SUCCESSES"]
@@ -36,18 +38,9 @@ _MAX_TRIES = 200
 MIN_SUCCESSES = 3
 
 
-def _feasible(problem: Problem, unit: np.ndarray) -> list[dict]:
-    return [a for a in problem.space.from_unit(unit) if problem.space.satisfies_linear_constraints(a)]
-
-
 def _random(problem: Problem, n: int, reason: str, rng: np.random.Generator) -> list[Candidate]:
-    out: list[Candidate] = []
-    for _ in range(_MAX_TRIES):
-        for a in _feasible(problem, random_points(problem.space, 64, rng)):
-            out.append(Candidate(a, task=_full_task(problem), source=reason))
-            if len(out) == n:
-                return out
-    raise RuntimeError("no random point satisfies the linear constraints")
+    """Random points honouring priors, conditionals, grids and linear constraints (assay.engine.initial)."""
+    return [replace(c, task=_full_task(problem)) for c in random_candidates(problem, n, reason, rng)]
 
 
 def _full_task(problem: Problem) -> Any:
@@ -69,11 +62,8 @@ def initial_design_size(problem: Problem) -> int:
 
 
 def _initial(problem: Problem, n: int, rng: np.random.Generator, why: str = "") -> list[Candidate]:
-    pts = sobol_points(problem.space, problem.n_suggested, n, problem.seed)
-    cands = [Candidate(a, task=_full_task(problem), source="sobol" + why) for a in problem.space.from_unit(pts)]
-    if all(problem.space.satisfies_linear_constraints(c.assignments) for c in cands):
-        return cands
-    return _random(problem, n, "random: sobol point broke a linear constraint", rng)
+    """The initial design: scrambled Sobol shaped by priors, repaired into the linear constraints."""
+    return [replace(c, task=_full_task(problem), source=c.source + why) for c in initial_points(problem, n)]
 
 
 def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
@@ -82,11 +72,12 @@ def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
         from assay.engine import multitask
 
         return multitask.suggest(problem, n)
+    if problem.experiment_type == "grid":  # enumerate the grid; 409 once exhausted
+        return grid_points(problem, n)
     rng = np.random.default_rng([problem.seed, problem.n_suggested])
     if problem.random_only or problem.experiment_type == "random":
         return _random(problem, n, "random", rng)
     try:
-        # extension points: grid experiments and tasks dispatch here (see assay.engine.grid/multitask)
         n_ok = sum(_usable(o, problem.metrics) for o in problem.observations)
         if max(problem.n_suggested, len(problem.observations)) < initial_design_size(problem):
             return _initial(problem, n, rng)

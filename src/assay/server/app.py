@@ -180,9 +180,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     def health() -> dict[str, Any]:
         return {"object": "health", "status": "ok", "version": __version__}
 
-    from assay.server.routes import experiments, observations, suggestions, tokens
+    from assay.server.routes import analysis, experiments, observations, suggestions, tokens
 
-    for mod in (experiments, suggestions, observations, tokens):
+    for mod in (experiments, suggestions, observations, tokens, analysis):
         app.include_router(mod.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
 
