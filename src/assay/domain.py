@@ -63,7 +63,7 @@ class Parameter:
         return self.transformation == "log"
 
     def to_json(self) -> JSON:
-        return {
+        out = {
             "object": "parameter",
             "name": self.name,
             "type": self.type,
@@ -75,11 +75,12 @@ class Parameter:
             ),
             "conditions": {k: list(v) for k, v in self.conditions.items()},
             "default_value": self.default_value,
-            "grid": list(self.grid),
+            "grid": [int(g) for g in self.grid] if self.type == "int" else list(self.grid),
             "precision": self.precision,
             "prior": self.prior,
             "transformation": self.transformation,
         }
+        return out
 
     def to_storage(self) -> JSON:
         out = self.to_json()
@@ -142,9 +143,7 @@ class Conditional:
     values: tuple[str, ...]
 
     def to_json(self) -> JSON:
-        return {"object": "conditional", "name": self.name,
-                "values": [{"object": "conditional_value", "name": v, "enum_index": i + 1}
-                           for i, v in enumerate(self.values)]}
+        return {"object": "conditional", "name": self.name, "values": list(self.values)}
 
     def to_storage(self) -> JSON:
         return {"name": self.name, "values": list(self.values)}

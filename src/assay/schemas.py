@@ -60,7 +60,7 @@ class PriorIn(Strict):
     scale: float | None = None
     shape_a: float | None = None
     shape_b: float | None = None
-    object: Literal["prior"] | None = None
+    object: Literal["prior", "normal_prior", "beta_prior"] | None = None
 
 
 class CategoricalValueIn(Strict):

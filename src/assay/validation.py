@@ -106,12 +106,12 @@ def build_parameter(p: ParameterIn, where: str, conditionals: dict[str, tuple[st
             assert bounds is not None
             if not bounds.min <= p.prior.mean <= bounds.max:
                 raise InvalidRequest(f"{where}.prior.mean must lie within the bounds", field=f"{where}.prior.mean")
-            prior = {"object": "prior", "name": "normal", "mean": p.prior.mean, "scale": p.prior.scale}
+            prior = {"object": "normal_prior", "name": "normal", "mean": p.prior.mean, "scale": p.prior.scale}
         else:
             if not (p.prior.shape_a and p.prior.shape_b and p.prior.shape_a > 0 and p.prior.shape_b > 0):
                 raise InvalidRequest(f"{where}.prior: a beta prior needs shape_a and shape_b above 0",
                                      field=f"{where}.prior")
-            prior = {"object": "prior", "name": "beta", "shape_a": p.prior.shape_a, "shape_b": p.prior.shape_b}
+            prior = {"object": "beta_prior", "name": "beta", "shape_a": p.prior.shape_a, "shape_b": p.prior.shape_b}
     conditions: dict[str, tuple[str, ...]] = {}
     for cname, vals in (p.conditions or {}).items():
         vals_t = (vals,) if isinstance(vals, str) else tuple(vals)
