@@ -75,16 +75,17 @@ def _conform(space: Space, o: Observation) -> Observation | None:
 def _refuse_fixed_fields(exp: Experiment, upd: schemas.ExperimentUpdate) -> None:
     """400 for fields SigOpt never lets change (sending the current value is fine)."""
     if upd.type is not None and upd.type != exp.type:
-        raise InvalidRequest(f"type cannot change after an experiment is created (it is {exp.type!r})", field="type")
+        raise InvalidRequest(f"type cannot be changed after an experiment is created (it is {exp.type!r})",
+                             field="type")
     if upd.num_solutions is not None and upd.num_solutions != (exp.num_solutions or 1):
-        raise InvalidRequest("num_solutions cannot change after an experiment is created", field="num_solutions")
+        raise InvalidRequest("num_solutions cannot be changed after an experiment is created", field="num_solutions")
     current = exp.to_json()
     for name in ("conditionals", "linear_constraints", "tasks"):
         given = getattr(upd, name)
         if given is None:
             continue
         if _canonical(name, given) != _canonical(name, current[name] or []):
-            raise InvalidRequest(f"{name} cannot change after an experiment is created", field=name)
+            raise InvalidRequest(f"{name} cannot be changed after an experiment is created", field=name)
 
 
 def _canonical(name: str, items: list[Any]) -> Any:
@@ -97,7 +98,7 @@ def _canonical(name: str, items: list[Any]) -> Any:
                            tuple(sorted((t["name"], float(t["weight"])) for t in c["terms"]))) for c in items)
         return sorted((t["name"], float(t["cost"])) for t in items)
     except (KeyError, TypeError, ValueError):
-        raise InvalidRequest(f"{name} cannot change after an experiment is created", field=name) from None
+        raise InvalidRequest(f"{name} cannot be changed after an experiment is created", field=name) from None
 
 
 def _int_id(value: Any, what: str) -> int:
