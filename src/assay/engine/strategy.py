@@ -33,7 +33,6 @@ from assay.engine.problem import Candidate, Problem
 
 __all__ = ["suggest", "initial_design_size", "MIN_SUCCESSES"]
 
-_MAX_TRIES = 200
 #: successful observations needed before a model is fitted
 MIN_SUCCESSES = 3
 
