@@ -410,8 +410,8 @@ class Service:
                 exp, seed, n = repo.get_experiment(s, experiment_id)
             except NotFound:
                 return None
-            if exp.state != "active" or exp.development:
-                return None
+            if exp.state != "active" or exp.development or exp.type in ("grid", "random"):
+                return None  # nothing to precompute: grid and random points are served inline
             return self.problem(s, exp, seed, n)
     @staticmethod
     def _pop_valid_queued(s: Session, exp: Experiment) -> QueuedSuggestion | None:
