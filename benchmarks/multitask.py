@@ -1,0 +1,305 @@
+"""Multi-fidelity (``tasks``) benchmark: cost to reach a target, and quality at a fixed cost.
+
+``python -m benchmarks.multitask [--problems branin-mf,hgb-breast] [--seeds 5] [--budget 20] [--out PATH]``
+
+Every method minimizes ``f(x, s)`` where the fidelity ``s`` in (0, 1] is also the cost of an
+evaluation (``s = 1`` is the full task). Only full-task results count as "found" (as for
+assay's ``best_assignments``); quality is the best full-task value seen so far.
+
+Methods (all given the same total cost budget ``B``):
+
+* ``assay-multitask``: assay with ``tasks`` (its cost-aware multi-fidelity engine);
+* ``assay-bo``: assay single-task BO, every evaluation on the full task;
+* ``optuna-hyperband``: Optuna TPE + ``HyperbandPruner``; a trial climbs the fidelities as
+  rungs (training continues, so reaching fidelity ``s`` costs ``s`` in total);
+* ``random``: random search on the full task.
+
+Problems:
+
+* ``branin-mf``: multi-fidelity Branin of Kandasamy et al. 2017 (BOCA), fidelities 0.1/0.3/1;
+* ``hgb-breast``: scikit-learn ``HistGradientBoostingClassifier`` on the bundled breast-cancer
+  data, validation log-loss on a fixed split; fidelity = boosting iterations / 200 (25, 50, 200
+  iterations; warm starts let Optuna's trials resume), 4 hyperparameters.
+
+Targets come from ``assay-bo``: T1 = its median best at half the budget, T2 = its median
+final best; the ratio is ``assay-bo``'s median cost to reach a target / the method's (a median
+of ``inf`` means most seeds never reached it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.optimizers import assay_parameters
+from benchmarks.space import Param, double, integer, sample
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class MFProblem:
+    name: str
+    params: list[Param]
+    fidelities: tuple[float, ...]  # ascending, last is 1.0
+    f: Callable[[dict[str, Any], float], float]  # minimize
+    description: str
+
+
+def branin_mf(x: dict[str, Any], s: float) -> float:
+    """Kandasamy et al. 2017: the fidelity shifts b, c and t of Branin; min 0.3979 at s = 1."""
+    b = 5.1 / (4 * math.pi**2) - 0.01 * (1 - s)
+    c = 5 / math.pi - 0.1 * (1 - s)
+    t = 1 / (8 * math.pi) + 0.05 * (1 - s)
+    x1, x2 = x["x1"], x["x2"]
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+@functools.cache
+def _breast() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return tuple(train_test_split(X, y, test_size=0.4, stratify=y, random_state=0))
+
+
+def _hgb(x: dict[str, Any], iters: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        learning_rate=x["learning_rate"], max_leaf_nodes=x["max_leaf_nodes"], min_samples_leaf=x["min_samples_leaf"],
+        l2_regularization=x["l2_regularization"], max_iter=iters, early_stopping=False, random_state=0)
+
+
+HGB_FULL = 200
+
+
+def _logloss(model: Any) -> float:
+    from sklearn.metrics import log_loss
+
+    _, Xv, _, yv = _breast()
+    return float(log_loss(yv, model.predict_proba(Xv)))
+
+
+def hgb_breast(x: dict[str, Any], s: float) -> float:
+    Xt, _, yt, _ = _breast()
+    return _logloss(_hgb(x, round(s * HGB_FULL)).fit(Xt, yt))
+
+
+PROBLEMS = {
+    "branin-mf": MFProblem("branin-mf", [double("x1", -5, 10), double("x2", 0, 15)], (0.1, 0.3, 1.0), branin_mf,
+                           "multi-fidelity Branin (Kandasamy et al. 2017), costs 0.1 / 0.3 / 1"),
+    "hgb-breast": MFProblem(
+        "hgb-breast", [double("learning_rate", 1e-3, 1.0, log=True), integer("max_leaf_nodes", 2, 64),
+                       integer("min_samples_leaf", 1, 100), double("l2_regularization", 1e-4, 10.0, log=True)],
+        (0.125, 0.25, 1.0), hgb_breast,
+        "HistGradientBoosting on breast-cancer, validation log-loss; 25 / 50 / 200 iterations"),
+}
+
+
+class Trace:
+    """Cumulative cost and best full-task value after every evaluation."""
+
+    def __init__(self) -> None:
+        self.cost: list[float] = []
+        self.best: list[float] = []
+        self.full = 0
+        self.evals = 0
+        self._c = 0.0
+        self._b = math.inf
+
+    def add(self, cost: float, value: float | None) -> None:
+        self._c += cost
+        self.evals += 1
+        if value is not None:
+            self.full += 1
+            self._b = min(self._b, value)
+        self.cost.append(round(self._c, 4))
+        self.best.append(self._b)
+
+    @property
+    def spent(self) -> float:
+        return self._c
+
+
+def _connection(seed: int) -> tuple[Any, tempfile.TemporaryDirectory]:
+    import assay
+
+    tmp = tempfile.TemporaryDirectory(prefix="assay-mt-bench-")
+    os.environ["ASSAY_SEED"] = str(seed)
+    try:
+        conn = assay.Connection(database_url=f"sqlite:///{tmp.name}/bench.db", home=tmp.name)
+    finally:
+        os.environ.pop("ASSAY_SEED", None)
+    return conn, tmp
+
+
+def run_assay(p: MFProblem, seed: int, budget: int, multitask: bool) -> Trace:
+    conn, tmp = _connection(seed)
+    body: dict[str, Any] = dict(name=p.name, parameters=assay_parameters(p.params),
+                                metrics=[{"name": "loss", "objective": "minimize"}], observation_budget=budget)
+    if multitask:
+        body["tasks"] = [{"name": f"s{s:g}", "cost": s} for s in p.fidelities]
+    exp = conn.create_experiment(**body)
+    tr = Trace()
+    try:
+        while tr.spent < budget - 1e-9:
+            sug = exp.suggest()
+            s = float(sug.task.cost) if multitask else 1.0
+            v = p.f(dict(sug.assignments), s)
+            exp.observe(sug.id, v)
+            tr.add(s, v if s >= 1.0 else None)
+    finally:
+        conn.close()
+        tmp.cleanup()
+    return tr
+
+
+def run_random(p: MFProblem, seed: int, budget: int) -> Trace:
+    rng = np.random.default_rng([seed, 11])
+    tr = Trace()
+    while tr.spent < budget - 1e-9:
+        tr.add(1.0, p.f(sample(p.params, rng), 1.0))
+    return tr
+
+
+def run_optuna(p: MFProblem, seed: int, budget: int) -> Trace:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=len(p.fidelities), reduction_factor=3))
+    tr = Trace()
+    while tr.spent < budget - 1e-9:
+        trial = study.ask()
+        x: dict[str, Any] = {}
+        for q in p.params:
+            if q.kind == "int":
+                x[q.name] = trial.suggest_int(q.name, int(q.low), int(q.high), log=q.log)
+            else:
+                x[q.name] = trial.suggest_float(q.name, q.low, q.high, log=q.log)
+        prev, pruned, v = 0.0, False, math.nan
+        for step, s in enumerate(p.fidelities, start=1):
+            v = p.f(x, s)
+            tr.add(s - prev, v if s >= 1.0 else None)  # training resumes: each rung costs the increment
+            prev = s
+            trial.report(v, step)
+            if s < 1.0 and trial.should_prune():
+                pruned = True
+                break
+            if tr.spent >= budget - 1e-9:
+                break
+        if pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, v)
+    return tr
+
+
+METHODS: dict[str, Callable[[MFProblem, int, int], Trace]] = {
+    "assay-multitask": lambda p, s, b: run_assay(p, s, b, True),
+    "assay-bo": lambda p, s, b: run_assay(p, s, b, False),
+    "optuna-hyperband": run_optuna,
+    "random": run_random,
+}
+
+
+def cost_to(trace: dict[str, Any], target: float) -> float:
+    for c, b in zip(trace["cost"], trace["best"], strict=True):
+        if b <= target:
+            return c
+    return math.inf
+
+
+def best_at(trace: dict[str, Any], cost: float) -> float:
+    out = math.inf
+    for c, b in zip(trace["cost"], trace["best"], strict=True):
+        if c <= cost + 1e-9:
+            out = b
+    return out
+
+
+def _median(xs: list[float]) -> float:
+    return float(np.median(xs)) if xs else math.nan
+
+
+def summarize(results: dict[str, Any]) -> str:
+    """Markdown tables from the raw results (medians over seeds)."""
+    lines = []
+    budget = results["budget"]
+    for pname, runs in results["runs"].items():
+        p = PROBLEMS[pname]
+        bo = runs.get("assay-bo", [])
+        targets = {"T1": _median([best_at(t, budget // 2) for t in bo]), "T2": _median([best_at(t, budget) for t in bo])}
+        lines += [f"**{pname}** — {p.description}. Budget {budget} (= full-task evaluations). Targets from "
+                  f"assay-bo's median best: T1 = at cost {budget // 2} = {targets['T1']:.4g}, "
+                  f"T2 = at cost {budget} = {targets['T2']:.4g}.", "",
+                  "| method | seeds | cost to T1 (reached) | ratio vs assay-bo | cost to T2 (reached) | "
+                  f"ratio vs assay-bo | best at cost {budget // 4} | at {budget // 2} | at {budget} | "
+                  "evaluations (full-task) | seconds/run |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for m, traces in runs.items():
+            row = [m, str(len(traces))]
+            for key in ("T1", "T2"):
+                costs = [cost_to(t, targets[key]) for t in traces]
+                med = _median(costs)
+                ref = _median([cost_to(t, targets[key]) for t in bo])
+                ratio = ref / med if math.isfinite(med) and math.isfinite(ref) else math.nan
+                row += [f"{med:.3g} ({sum(math.isfinite(c) for c in costs)}/{len(traces)})", f"{ratio:.2f}x"]
+            row += [f"{_median([best_at(t, c) for t in traces]):.4g}" for c in (budget // 4, budget // 2, budget)]
+            row.append(f"{_median([t['evals'] for t in traces]):.0f} ({_median([t['full'] for t in traces]):.0f})")
+            row.append(f"{_median([t['seconds'] for t in traces]):.0f}")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.multitask", description=__doc__.split("\n")[0])
+    ap.add_argument("--problems", default="branin-mf,hgb-breast")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "multitask.json")
+    ap.add_argument("--report", action="store_true", help="only print the tables of --out")
+    args = ap.parse_args()
+    if args.report:
+        print(summarize(json.loads(args.out.read_text())))
+        return
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if results.get("budget") != args.budget:
+        results = {"budget": args.budget, "runs": {}}
+    results.update(machine=f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus",
+                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    for pname in args.problems.split(","):
+        p = PROBLEMS[pname]
+        for m in args.methods.split(","):
+            runs = results["runs"].setdefault(pname, {}).setdefault(m, [])
+            for seed in range(len(runs), args.seeds):
+                t0 = time.time()
+                tr = METHODS[m](p, seed, args.budget)
+                runs.append({"seed": seed, "cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full,
+                             "seconds": round(time.time() - t0, 1)})
+                print(f"{pname} {m} seed {seed}: best {tr.best[-1]:.4g} after cost {tr.spent:.2f} "
+                      f"({tr.evals} evals, {time.time() - t0:.0f}s)", flush=True)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results))
+    print(summarize(results))
+
+
+if __name__ == "__main__":
+    main()
