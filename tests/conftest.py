@@ -146,3 +146,91 @@ def simple_experiment(**overrides):  # type: ignore[no-untyped-def]
     }
     body.update(overrides)
     return body
+
+
+# -- databases: every storage/service test runs on SQLite and on a real PostgreSQL -------------------
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb into a temp dir, pg_ctl on a free loopback port).
+
+    PostgreSQL refuses to run as root: as root the cluster runs as the ``postgres`` user.
+    ``ASSAY_TEST_POSTGRES_URL`` (a server URL whose user may CREATE DATABASE) is used instead when set.
+    """
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+
+        self.external = os.environ.get("ASSAY_TEST_POSTGRES_URL")
+        self.dir: Path | None = None
+        self._n = 0
+        if self.external:
+            self.base = self.external.rsplit("/", 1)[0]
+            return
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                      key=lambda p: [int(x) for x in p.parent.parent.name.split(".") if x.isdigit()])
+        pg_ctl = str(bins[-1]) if bins else shutil.which("pg_ctl")
+        if not pg_ctl:
+            raise FileNotFoundError("no PostgreSQL binaries (pg_ctl, initdb) on this machine")
+        self.bin = Path(pg_ctl).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="assay-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.base = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+
+    def start(self) -> PostgresCluster:
+        if self.external:
+            return self
+        data = self.dir / "data"
+        subprocess.run([*self.as_user, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres",
+                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+        # Test data is throwaway: no fsync. Enough connections for several server processes.
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=300 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"),
+                        "-w", "-o", opts, "start"], check=True, capture_output=True)
+        return self
+
+    def create_database(self) -> str:
+        """A fresh, empty database; returns its SQLAlchemy URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = self.base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"{self.base}/{name}"
+
+    def stop(self) -> None:
+        if self.external or self.dir is None:
+            return
+        import shutil
+
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate",
+                        "-w", "stop"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the whole session (skipped only when no PostgreSQL is installed)."""
+    try:
+        cluster = PostgresCluster().start()
+    except FileNotFoundError as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'assay.db'}"
+    return request.getfixturevalue("postgres").create_database()

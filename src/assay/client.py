@@ -67,17 +67,26 @@ class _Transport:
         self.client = client
 
     def request(self, method: str, path: str, params: Mapping[str, Any] | None = None,
-                json: Any = None, retries: int = 3) -> Any:
+                json: Any = None, retries: int = 3, headers: Mapping[str, str] | None = None) -> Any:
+        """One call. 429s are retried; with an ``Idempotency-Key`` header, so are lost connections,
+        timeouts and 502/503/504 (the server answers a repeated key with the first result)."""
+        import time
+
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        idempotent = method in ("GET", "PUT", "DELETE") or bool(headers and "Idempotency-Key" in headers)
         for attempt in range(retries + 1):
             try:
-                resp = self.client.request(method, path, params=params, json=json)
+                resp = self.client.request(method, path, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
+                if idempotent and attempt < retries:
+                    time.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
                 raise ConnectionFailed(f"could not reach the assay server: {exc}") from exc
             if resp.status_code == 429 and attempt < retries:
-                import time
-
                 time.sleep(min(float(resp.headers.get("retry-after", "1")), 30.0))
+                continue
+            if resp.status_code in (502, 503, 504) and idempotent and attempt < retries:
+                time.sleep(min(0.2 * 2**attempt, 5.0))
                 continue
             break
         if resp.status_code == 204:
@@ -111,6 +120,14 @@ class _Resource:
 
     def create(self, **body: Any) -> Any:
         return self._wrap(self._conn.request("POST", self._path, json=body))
+
+    def create_idempotent(self, key: str | None = None, **body: Any) -> Any:
+        """``create`` sent with an ``Idempotency-Key`` (a fresh one by default), so lost connections and
+        timeouts are retried without creating anything twice."""
+        import uuid
+
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        return self._wrap(self._conn.request("POST", self._path, json=body, headers=headers))
 
     def create_batch(self, **body: Any) -> Any:
         return self._wrap(self._conn.request("POST", self._path + "/batch", json=body))
@@ -195,9 +212,10 @@ class Connection:
     def embedded(self) -> bool:
         return self._embedded is not None
 
-    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None,
+                headers: Mapping[str, str] | None = None) -> Any:
         """One API call (``path`` like ``/v1/experiments``); returns the decoded JSON or raises an AssayError."""
-        return self._transport.request(method, path, params, json)
+        return self._transport.request(method, path, params, json, headers=headers)
 
     def close(self) -> None:
         if self._embedded is not None:
@@ -298,7 +316,7 @@ class Experiment:
         return self.data
 
     def suggest(self, **body: Any) -> ApiObject:
-        return self.resource.suggestions().create(**body)
+        return self.resource.suggestions().create_idempotent(**body)
 
     def observe(self, suggestion: Any = None, value: float | Mapping[str, Any] | None = None, *,
                 assignments: Mapping[str, Any] | None = None, stddev: float | None = None,
@@ -316,7 +334,7 @@ class Experiment:
             body["metadata"] = dict(metadata)
         if task is not None:
             body["task"] = task
-        return self.resource.observations().create(**body)
+        return self.resource.observations().create_idempotent(**body)
 
     def best_assignments(self) -> list[ApiObject]:
         return list(self.resource.best_assignments().fetch().data)

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     rate_burst: int = 200
     # Largest artifact (image, model file ...) a training run may upload.
     max_file_bytes: int = 256 * 1024 * 1024
+    # Database connections per server process (PostgreSQL: processes * (size + overflow) < max_connections).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
 
     @property
     def resolved_database_url(self) -> str:

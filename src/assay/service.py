@@ -111,6 +111,14 @@ def _int_id(value: Any, what: str) -> int:
     return out
 
 
+def _idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200:
+        raise InvalidRequest("Idempotency-Key must be 1 to 200 characters", field="idempotency_key")
+    return key
+
+
 def _page_args(limit: int | None, before: Any, after: Any) -> tuple[int, int | None, int | None]:
     if limit is None:
         limit = 100
@@ -362,20 +370,26 @@ class Service:
         )
 
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,
-                          random_only: bool = False) -> Suggestion:
+                          random_only: bool = False, idempotency_key: str | None = None) -> Suggestion:
+        """A new open suggestion. With ``idempotency_key``, a retry returns the suggestion the first
+        request made (SigOpt keeps serving beyond ``parallel_bandwidth``; so does assay)."""
         eid = _int_id(experiment_id, "experiment")
         req = schemas.parse(schemas.SuggestionCreate, body)
+        key = _idempotency_key(idempotency_key)
         with self.store.write() as s:
             exp, seed, n = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
+                return prior
             self._check_active(exp)
             if req.assignments is not None:  # a user-made suggestion
                 a = space_of(exp).validate_assignments(req.assignments)
                 task = self._task(exp, req.task)
-                out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user")
+                out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user",
+                                             idempotency_key=key)
                 repo.bump_suggested(s, eid)
             elif (q := self._pop_valid_queued(s, exp)) is not None:
                 out = repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
-                                             source=f"queued:{q.id}")
+                                             source=f"queued:{q.id}", idempotency_key=key)
                 repo.bump_suggested(s, eid)
             else:
                 # Reserve a position in the sequence now, so concurrent requests never compute the same point.
@@ -386,8 +400,10 @@ class Service:
             cand = self._candidate(eid, problem)
             with self.store.write() as s:
                 repo.experiment_row(s, eid, lock=True)
+                if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
+                    return prior  # a concurrent retry with the same key finished first
                 out = repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
-                                             source=cand.source)
+                                             source=cand.source, idempotency_key=key)
         self._changed(eid)
         return out
 
@@ -574,12 +590,25 @@ class Service:
             repo.update_suggestion(s, sid, state="closed")
         return obs
 
-    def create_observation(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Observation:
+    def create_observation(self, experiment_id: Any, body: Any, *, client_id: int | None = None,
+                           idempotency_key: str | None = None) -> Observation:
+        """Store one observation. A retry with the same idempotency key (body field or the
+        ``Idempotency-Key`` header) returns the stored observation instead of a second one."""
         eid = _int_id(experiment_id, "experiment")
         req = schemas.parse(schemas.ObservationCreate, body)
+        key = _idempotency_key(idempotency_key)
+        if key is not None:
+            if req.idempotency_key not in (None, key):
+                raise InvalidRequest("the Idempotency-Key header and idempotency_key in the body differ",
+                                     field="idempotency_key")
+            req = req.model_copy(update={"idempotency_key": key})
         try:
             with self.store.write() as s:
                 exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                if req.idempotency_key is not None:
+                    prior = repo.find_observation_by_key(s, eid, req.idempotency_key)
+                    if prior is not None:
+                        return prior
                 self._check_active(exp)
                 obs = self._observe(s, exp, req, "observation")
         except IntegrityError:

@@ -116,7 +116,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = app.state.service is None
         if own:
-            store = Store(settings.resolved_database_url)
+            store = Store(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                          max_overflow=settings.db_max_overflow)
             store.ensure_schema()
             app.state.service = Service(store, seed=settings.seed)
         if settings.auth:

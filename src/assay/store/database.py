@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +21,14 @@ class SchemaOutOfDate(AssayError):
     status = 503
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+# Any constant: PostgreSQL advisory lock taken while the schema is checked or migrated.
+_SCHEMA_LOCK = 0x61737361
+
+
+def _sqlite_engine(url: str, immediate: bool, pool_size: int) -> Engine:
+    # SQLite connections are cheap; writers queue on the database lock (busy_timeout), not on the pool.
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                           pool_size=pool_size, max_overflow=64, pool_timeout=120)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -45,17 +51,20 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 class Store:
     """A database: ``with store.write() as s`` for one write transaction, ``store.read()`` for reads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        """``pool_size + max_overflow`` connections per process (PostgreSQL): keep
+        ``processes * (pool_size + max_overflow)`` below the server's ``max_connections``."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._write_engine = _sqlite_engine(url, immediate=True)
-            self._read_engine = _sqlite_engine(url, immediate=False)
+            self._write_engine = _sqlite_engine(url, immediate=True, pool_size=pool_size)
+            self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
         else:
-            self._write_engine = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+            self._write_engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                               pool_timeout=120, pool_pre_ping=True)
             self._read_engine = self._write_engine
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -102,25 +111,43 @@ class Store:
         with self._write_engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest revision (``assay db upgrade``)."""
+    def _lock_schema(self, conn) -> None:  # type: ignore[no-untyped-def]
+        """Serialize schema checks/migrations across processes (SQLite: BEGIN IMMEDIATE already does)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+
+    def _upgrade(self, conn) -> None:  # type: ignore[no-untyped-def]
         from alembic import command
 
         cfg = self._alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (``assay db upgrade``)."""
         with self._write_engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            self._lock_schema(conn)
+            self._upgrade(conn)
 
     def ensure_schema(self, auto_create: bool = True) -> None:
-        """Create an empty database's schema; refuse an outdated one with the fix in the message."""
-        current = self.current_revision()
-        if current is None:
-            tables = set(inspect(self._write_engine).get_table_names())
-            if tables - {"alembic_version"} and not auto_create:
-                raise SchemaOutOfDate("database has tables but no schema version; run `assay db upgrade`")
-            self.upgrade()
-            return
-        if current != self.head_revision():
+        """Create an empty database's schema; refuse an outdated one with the fix in the message.
+
+        Safe when several server processes start together on one database: the check and the
+        creation run under one lock, so exactly one process creates the schema.
+        """
+        from alembic.runtime.migration import MigrationContext
+
+        head = self.head_revision()
+        with self._write_engine.begin() as conn:
+            self._lock_schema(conn)
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is None:
+                tables = set(inspect(conn).get_table_names())
+                if tables - {"alembic_version"} and not auto_create:
+                    raise SchemaOutOfDate("database has tables but no schema version; run `assay db upgrade`")
+                self._upgrade(conn)
+                return
+        if current != head:
             raise SchemaOutOfDate(
-                f"database schema is at revision {current}, this assay needs {self.head_revision()}: "
+                f"database schema is at revision {current}, this assay needs {head}: "
                 "run `assay db upgrade` (back up the database first)")

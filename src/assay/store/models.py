@@ -68,7 +68,10 @@ class SuggestionRow(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str | None] = mapped_column(Text, nullable=True)
-    __table_args__ = (Index("ix_suggestions_experiment_state", "experiment_id", "deleted", "state"),)
+    # Client-chosen key (``Idempotency-Key`` header) that makes a retried create return the same suggestion.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    __table_args__ = (Index("ix_suggestions_experiment_state", "experiment_id", "deleted", "state"),
+                      UniqueConstraint("experiment_id", "idempotency_key", name="uq_suggestion_idempotency"))
 
 
 class ObservationRow(Base):

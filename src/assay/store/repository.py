@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.domain import (
@@ -37,6 +37,7 @@ __all__ = [
     "bump_suggested",
     "insert_suggestion",
     "get_suggestion",
+    "find_suggestion_by_key",
     "list_suggestions",
     "count_open_suggestions",
     "update_suggestion",
@@ -67,7 +68,24 @@ def _task(d: dict[str, Any] | None) -> Task | None:
 
 # -- clients -------------------------------------------------------------------------------
 def ensure_client(session: Session, client_id: int = 1, name: str = "default") -> int:
-    if session.get(ClientRow, client_id) is None:
+    """Create the client row if missing; safe when several server processes start at once."""
+    if session.get(ClientRow, client_id) is not None:
+        return client_id
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(ClientRow).values(id=client_id, name=name, created=now()).on_conflict_do_nothing()
+        if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+            # An explicit id does not move the SERIAL sequence: keep it ahead of the largest id.
+            session.execute(text("SELECT setval(pg_get_serial_sequence('clients', 'id'), "
+                                 "(SELECT max(id) FROM clients))"))
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(ClientRow).values(id=client_id, name=name, created=now())
+                        .on_conflict_do_nothing())
+    else:
         session.add(ClientRow(id=client_id, name=name, created=now()))
         session.flush()
     return client_id
@@ -184,10 +202,10 @@ def _suggestion(row: SuggestionRow) -> Suggestion:
 
 def insert_suggestion(session: Session, experiment_id: int, assignments: dict[str, Any], *,
                       task: Task | None = None, metadata: dict[str, Any] | None = None,
-                      source: str | None = None) -> Suggestion:
+                      source: str | None = None, idempotency_key: str | None = None) -> Suggestion:
     row = SuggestionRow(experiment_id=experiment_id, assignments=assignments,
                         task=task.to_json() if task else None, metadata_=metadata, state="open",
-                        deleted=False, created=now(), source=source)
+                        deleted=False, created=now(), source=source, idempotency_key=idempotency_key)
     session.add(row)
     session.flush()
     return _suggestion(row)
@@ -206,6 +224,14 @@ def get_suggestion(session: Session, experiment_id: int, suggestion_id: int, *,
         raise NotFound(f"suggestion {suggestion_id} does not exist in experiment {experiment_id}",
                        field="suggestion")
     return _suggestion(row)
+
+
+def find_suggestion_by_key(session: Session, experiment_id: int, key: str) -> Suggestion | None:
+    """The suggestion an earlier create with this ``Idempotency-Key`` made (deleted ones too)."""
+    row = session.execute(select(SuggestionRow).where(
+        SuggestionRow.experiment_id == experiment_id, SuggestionRow.idempotency_key == key)
+    ).scalar_one_or_none()
+    return _suggestion(row) if row else None
 
 
 def list_suggestions(session: Session, experiment_id: int, *, state: str | None = None,
@@ -342,7 +368,7 @@ def observation_stats(session: Session, experiment_id: int) -> tuple[int, int, f
     """(count, failed count, budget consumed)."""
     count, failed, cost = session.execute(select(
         func.count(ObservationRow.id),
-        func.coalesce(func.sum(func.cast(ObservationRow.failed, ObservationRow.cost.type)), 0),
+        func.coalesce(func.sum(case((ObservationRow.failed.is_(True), 1), else_=0)), 0),
         func.coalesce(func.sum(ObservationRow.cost), 0.0),
     ).where(ObservationRow.experiment_id == experiment_id)).one()
     return int(count), int(failed), float(cost)

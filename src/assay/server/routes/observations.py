@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 
 from assay import schemas
 from assay.server.deps import Principal, reader, service, writer
@@ -14,9 +14,11 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["observations
 
 
 @router.post("/observations")
-def create_observation(experiment_id: str, body: schemas.ObservationCreate, svc: Service = Depends(service),
-                       p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_observation(experiment_id, body, client_id=p.client_id).to_json()
+def create_observation(experiment_id: str, body: schemas.ObservationCreate,
+                       idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+                       svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
+    return svc.create_observation(experiment_id, body, client_id=p.client_id,
+                                  idempotency_key=idempotency_key).to_json()
 
 
 @router.post("/observations/batch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 
 from assay import schemas
 from assay.server.deps import Principal, reader, service, writer
@@ -15,9 +15,10 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["suggestions"
 
 @router.post("/suggestions")
 def create_suggestion(experiment_id: str, body: schemas.SuggestionCreate | None = Body(None),
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                       svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_suggestion(experiment_id, body, client_id=p.client_id,
-                                 random_only=p.development).to_json()
+    return svc.create_suggestion(experiment_id, body, client_id=p.client_id, random_only=p.development,
+                                 idempotency_key=idempotency_key).to_json()
 
 
 @router.get("/suggestions")
