@@ -26,7 +26,8 @@ def value_of(a: dict) -> float:
 
 @pytest.mark.parametrize("processes", [2])
 def test_workers_never_share_and_never_lose(database_url: str, tmp_path: Path, processes: int) -> None:
-    server = ServerProcess(tmp_path / "home", database_url, args=["--workers", str(processes)]).start()
+    # Generous start timeout: every server process imports the numeric stack, slow on a busy machine.
+    server = ServerProcess(tmp_path / "home", database_url, args=["--workers", str(processes)]).start(timeout=240)
     try:
         _hammer(server.url)
     finally:

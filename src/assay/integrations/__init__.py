@@ -1,0 +1,1 @@
+"""Optional integrations (each behind an extra; import the submodule you need)."""
