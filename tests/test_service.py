@@ -28,7 +28,8 @@ def score(a: dict) -> float:
 
 
 def test_core_loop_counts_and_best(svc: Service) -> None:
-    exp = svc.create_experiment(simple_experiment(parallel_bandwidth=2, metadata={"k": "naïve ✓", "n": 2}))
+    exp = svc.create_experiment(simple_experiment(type="random", parallel_bandwidth=2,
+                                                  metadata={"k": "naïve ✓", "n": 2}))
     assert exp.metadata == {"k": "naïve ✓", "n": 2} and exp.progress.observation_count == 0
     seen = set()
     for i in range(8):
@@ -132,7 +133,8 @@ def test_idempotent_retries_store_once(svc: Service) -> None:
 
 def test_threads_never_share_a_suggestion(svc: Service) -> None:
     """16 threads suggest and observe on one experiment through the service (one Store, one pool)."""
-    exp = svc.create_experiment(simple_experiment(observation_budget=100))
+    # type random: the storage guarantees under test, without the optimizer's cost per suggestion
+    exp = svc.create_experiment(simple_experiment(observation_budget=100, type="random"))
     got: list[int] = []
     errors: list[BaseException] = []
 

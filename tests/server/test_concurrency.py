@@ -42,7 +42,8 @@ def _post(client: httpx.Client, path: str, body: dict, key: str) -> dict:
 
 def _hammer(url: str) -> None:
     with httpx.Client(base_url=url, timeout=60) as c:
-        exp = c.post("/v1/experiments", json=simple_experiment(observation_budget=200, parallel_bandwidth=4)).json()
+        exp = c.post("/v1/experiments", json=simple_experiment(observation_budget=200, parallel_bandwidth=4,
+                                                                  type="random")).json()
     sug_path = f"/v1/experiments/{exp['id']}/suggestions"
     obs_path = f"/v1/experiments/{exp['id']}/observations"
     handed: dict[str, str] = {}  # suggestion id -> worker/cycle that got it
