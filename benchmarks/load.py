@@ -200,11 +200,11 @@ def _check_consistency(url: str, eid: str) -> dict[str, Any]:
     return {"observation_count": e["observation_count"], "open_suggestions": e["open_suggestion_count"]}
 
 
-def _scaling(url: str, sizes: list[int], repeats: int = 5) -> list[dict[str, Any]]:
+def _scaling(url: str, sizes: list[int], experiment_type: str, repeats: int = 3) -> list[dict[str, Any]]:
     """Suggestion and read latency as stored observations grow (observations added by batch)."""
     rng = __import__("random").Random(0)
     out = []
-    eid = _experiment(url)
+    eid = _experiment(url, type=experiment_type)
     have = 0
     with httpx.Client(base_url=url, timeout=600) as c:
         for n in sizes:
@@ -215,7 +215,7 @@ def _scaling(url: str, sizes: list[int], repeats: int = 5) -> list[dict[str, Any
                           "values": [{"value": rng.gauss(0, 1)}]} for _ in range(k)]
                 c.post(f"/v1/experiments/{eid}/observations/batch", json={"observations": batch}).raise_for_status()
                 have += k
-            row: dict[str, Any] = {"observations": n}
+            row: dict[str, Any] = {"observations": n, "experiment_type": experiment_type}
             for name, call in [
                 ("suggest", lambda: c.post(f"/v1/experiments/{eid}/suggestions")),
                 ("get_experiment", lambda: c.get(f"/v1/experiments/{eid}")),
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scaling", default="100,1000,10000", help="observation counts ('' to skip)")
     p.add_argument("--experiment-type", default="offline",
                    help="offline (the real optimizer) or random (no optimizer cost: the API/DB ceiling)")
+    p.add_argument("--scaling-type", default="offline", help="experiment type for the scaling study")
     p.add_argument("--quick", action="store_true", help="sqlite, 1 process, 8 clients, 3 s, no scaling")
     p.add_argument("--out", default="benchmarks/results/load.json")
     a = p.parse_args(argv)
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
                 url_db = pg.new_database() if backend == "postgresql" and pg else f"sqlite:///{tmp / 'scaling.db'}"
                 server = Server(url_db, 1, tmp / f"home-scaling-{backend}")
                 try:
-                    for row in _scaling(server.url, [int(x) for x in a.scaling.split(",")]):
+                    for row in _scaling(server.url, [int(x) for x in a.scaling.split(",")], a.scaling_type):
                         results["scaling"].append({"backend": backend, **row})
                 finally:
                     server.stop()
