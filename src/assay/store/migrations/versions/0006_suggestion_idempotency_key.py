@@ -1,7 +1,7 @@
 """suggestion idempotency key
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-25 04:32:33.475773
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
