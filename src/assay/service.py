@@ -164,12 +164,12 @@ class Service:
             cb(experiment_id)
 
     # -- experiments -------------------------------------------------------------------
-    def _progress(self, s: Session, exp: Experiment) -> Progress:
+    def _progress(self, s: Session, exp: Experiment, obs: list[Observation] | None = None) -> Progress:
         count, failed, cost = repo.observation_stats(s, exp.id)
         open_count = repo.count_open_suggestions(s, exp.id)
         if count == 0:
             return Progress(open_suggestion_count=open_count)
-        obs = repo.all_observations(s, exp.id)
+        obs = repo.all_observations(s, exp.id) if obs is None else obs
         best = best_observations(obs, exp.metrics, exp.tasks)
         return Progress(
             observation_count=count, observation_budget_consumed=cost, failed_observation_count=failed,
@@ -751,3 +751,24 @@ class Service:
         first = (exp.optimized_metrics or exp.metrics)[0].name
         imp = next(d["importances"] for d in page.data if d["metric"] == first)
         return {"object": "importances", "importances": imp}
+
+    # -- dashboard ---------------------------------------------------------------------
+    def experiment_snapshot(self, experiment_id: Any, *, client_id: int | None = None
+                            ) -> tuple[Experiment, list[Observation], list[Suggestion], list[QueuedSuggestion]]:
+        """One consistent read for the dashboard: the experiment with its progress, every observation
+        (oldest first), the open suggestions and the queue."""
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
+            obs = repo.all_observations(s, eid)
+            exp = Experiment(**{**exp.__dict__, "progress": self._progress(s, exp, obs)})
+            open_sugs, _ = repo.list_suggestions(s, eid, state="open", limit=MAX_PAGE)
+            return exp, obs, open_sugs, repo.list_queued(s, eid)
+
+    def experiment_marker(self, experiment_id: Any, *, client_id: int | None = None) -> str:
+        """A short string that changes whenever the experiment, its observations or open suggestions change."""
+        eid = _int_id(experiment_id, "experiment")
+        with self.store.read() as s:
+            exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
+            parts = (exp.updated, exp.state, *repo.experiment_marker(s, eid), len(repo.list_queued(s, eid)))
+        return "-".join(str(p) for p in parts)

@@ -144,11 +144,12 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         install(app)
 
     @app.exception_handler(AssayError)
-    async def _assay_error(_: Request, exc: AssayError) -> JSONResponse:
+    async def _assay_error(request: Request, exc: AssayError) -> JSONResponse:
         headers = None
         if exc.status == 429:
             headers = {"Retry-After": str(max(1, math.ceil(getattr(exc, "retry_after", 1))))}
-        elif exc.status == 401:
+        elif exc.status == 401 and "x-requested-with" not in request.headers:
+            # (the dashboard's scripts send X-Requested-With: a Basic challenge would pop the browser's own dialog)
             headers = {"WWW-Authenticate": 'Basic realm="assay", charset="UTF-8"'}
         return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
@@ -191,4 +192,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     for mod in (projects, training_runs, files, aiexperiments):
         app.include_router(mod.router)
+
+    from assay.dashboard.routes import router as dashboard_router
+
+    app.include_router(dashboard_router)
     return app

@@ -54,6 +54,7 @@ __all__ = [
     "list_queued",
     "get_queued",
     "pop_queued",
+    "experiment_marker",
     "delete_queued",
 ]
 
@@ -421,3 +422,16 @@ def delete_queued(session: Session, experiment_id: int, queued_id: int) -> int:
     return session.execute(delete(QueuedSuggestionRow).where(
         QueuedSuggestionRow.experiment_id == experiment_id, QueuedSuggestionRow.id == queued_id)
     ).rowcount  # type: ignore[attr-defined]
+
+
+# -- dashboard -----------------------------------------------------------------------------
+def experiment_marker(session: Session, experiment_id: int) -> tuple[int, int, int, int]:
+    """Cheap change marker: (observation count, newest observation id, suggestion rows, newest suggestion id)."""
+    n_obs, last_obs = session.execute(
+        select(func.count(ObservationRow.id), func.coalesce(func.max(ObservationRow.id), 0))
+        .where(ObservationRow.experiment_id == experiment_id)).one()
+    n_sug, last_sug = session.execute(
+        select(func.count(SuggestionRow.id), func.coalesce(func.max(SuggestionRow.id), 0))
+        .where(SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False),
+               SuggestionRow.state == "open")).one()
+    return int(n_obs), int(last_obs), int(n_sug), int(last_sug)

@@ -1,0 +1,132 @@
+"""Dashboard pages (static HTML shells) and the JSON they read under ``/dashboard/api``.
+
+Pages carry no data: their scripts fetch it with the token the user entered at ``/login``
+(``Authorization: Bearer``), so the API decides what a token may see, exactly as for ``/v1``.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+
+from assay.dashboard import views
+from assay.errors import AssayError, InvalidRequest, NotFound
+from assay.server.deps import Principal, reader, service, writer
+from assay.service import Service
+
+__all__ = ["router", "STATIC_DIR", "plotly_js_path"]
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATES = HERE / "templates"
+
+router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/dashboard/api", tags=["dashboard"])
+
+
+def plotly_js_path() -> Path:
+    """The minified Plotly.js that ships inside the ``plotly`` Python package (no CDN)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def _page(name: str) -> HTMLResponse:
+    return HTMLResponse((TEMPLATES / name).read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"})
+
+
+# -- pages -----------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse)
+def experiments_page() -> HTMLResponse:
+    return _page("experiments.html")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page() -> HTMLResponse:
+    return _page("login.html")
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+def experiment_page(experiment_id: str) -> HTMLResponse:
+    return _page("experiment.html")
+
+
+@router.get("/dashboard/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    return FileResponse(plotly_js_path(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/dashboard/static/{name}")
+def static_file(name: str) -> FileResponse:
+    if not re.fullmatch(r"[a-z0-9_-]+\.(js|css|svg)", name) or not (STATIC_DIR / name).is_file():
+        raise NotFound(f"no dashboard file {name!r}")
+    kind = {"js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}[name.rsplit(".", 1)[1]]
+    return FileResponse(STATIC_DIR / name, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+
+# -- data --------------------------------------------------------------------------------------
+@api.get("/experiments")
+def experiments(state: str = "active", project: str | None = None, svc: Service = Depends(service),
+                p: Principal = Depends(reader)) -> dict[str, Any]:
+    page = svc.list_experiments(client_id=p.client_id, state=state, project=project, limit=1000)
+    return {"count": page.count, "data": [views.experiment_row(e) for e in page.data]}
+
+
+@api.get("/experiments/{experiment_id}")
+def experiment(experiment_id: str, svc: Service = Depends(service), p: Principal = Depends(reader)
+               ) -> dict[str, Any]:
+    exp, obs, sugs, queued = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
+    out = views.experiment_view(exp, obs, sugs, queued)
+    out["marker"] = svc.experiment_marker(experiment_id, client_id=p.client_id)
+    return out
+
+
+@api.get("/experiments/{experiment_id}/marker")
+def marker(experiment_id: str, svc: Service = Depends(service), p: Principal = Depends(reader)) -> dict[str, str]:
+    """Polled by open pages: changes when anything on the experiment page would."""
+    return {"marker": svc.experiment_marker(experiment_id, client_id=p.client_id)}
+
+
+@api.get("/experiments/{experiment_id}/contour")
+def contour(experiment_id: str, x: str, y: str, metric: str, svc: Service = Depends(service),
+            p: Principal = Depends(reader)) -> dict[str, Any]:
+    exp, obs, _, _ = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
+    return views.contour(exp, obs, x, y, metric)
+
+
+@api.get("/experiments/{experiment_id}/observations.csv")
+def history_csv(experiment_id: str, svc: Service = Depends(service),
+                p: Principal = Depends(reader)) -> PlainTextResponse:
+    exp, obs, _, _ = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
+    return PlainTextResponse(views.history_csv(exp, obs), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="experiment-{exp.id}-observations.csv"'})
+
+
+@api.post("/experiments/{experiment_id}/observations.csv")
+async def upload_csv(experiment_id: str, request: Request, svc: Service = Depends(service),
+                     p: Principal = Depends(writer)) -> dict[str, Any]:
+    """Bulk upload: all rows or none. Errors name the CSV line."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the CSV file must be UTF-8 text", field="file") from None
+    exp = svc.get_experiment(experiment_id, client_id=p.client_id)
+    body = views.parse_observations_csv(exp, text)
+    if len(body["observations"]) > 2500:
+        raise InvalidRequest("at most 2500 observations per upload; split the file", field="file")
+    try:
+        page = svc.create_observations_batch(experiment_id, body, client_id=p.client_id)
+    except AssayError as e:
+        m = re.match(r"observations\[(\d+)\]", e.field or "") or re.match(r"observations\[(\d+)\]", e.message)
+        if m:
+            e.message = f"line {int(m.group(1)) + 2}: {e.message}"
+        raise
+    return {"created": page.count}
+
+
+router.include_router(api)

@@ -1,0 +1,381 @@
+/* Experiment page: summary, convergence, importance, parallel coordinates, slice, contour, Pareto front,
+   tasks, history, suggestions, manual entry and CSV upload, generated code. Refreshes live. */
+"use strict";
+(() => {
+  const { api, el, fmt, date, Table, plot, layout } = Assay;
+  const expId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
+  const msg = document.getElementById("msg");
+  const $ = (id) => document.getElementById(id);
+  let D = null, rows = [], marker = null, formKey = null, canWrite = true;
+  const GL_LIMIT = 1000; // SVG markers up to here, WebGL beyond
+
+  const exp = () => D.experiment;
+  const params = () => exp().parameters;
+  const metrics = () => exp().metrics;
+  const optimized = () => metrics().filter((m) => m.strategy === "optimize");
+  const isCat = (p) => p.type === "categorical";
+  const scatterType = (n) => (n > GL_LIMIT ? "scattergl" : "scatter");
+
+  function buildRows() {
+    const c = D.columns, best = new Set(D.best_rows);
+    rows = c.id.map((id, i) => ({
+      i, n: i + 1, id, created: c.created[i], failed: c.failed[i], feasible: c.feasible[i], task: c.task[i],
+      suggestion: c.suggestion[i], best: best.has(i),
+      p: Object.fromEntries(params().map((p) => [p.name, c.params[p.name][i]])),
+      m: Object.fromEntries(metrics().map((m) => [m.name, c.metrics[m.name][i]])),
+    }));
+  }
+
+  function fillSelect(sel, options, preferred) {
+    const keep = sel.value;
+    const values = options.map((o) => (typeof o === "string" ? o : o.value));
+    if (sel.dataset.opts !== values.join("\u0001")) {
+      sel.replaceChildren(...options.map((o) => el("option", typeof o === "string" ? { value: o, text: o } : o)));
+      sel.dataset.opts = values.join("\u0001");
+    }
+    sel.value = values.includes(keep) ? keep : (preferred !== undefined && values.includes(preferred) ? preferred : values[0] || "");
+  }
+
+  // -- summary ---------------------------------------------------------------------------------
+  function renderSummary() {
+    const e = exp(), pr = e.progress || {};
+    document.title = `${e.name} · assay`;
+    $("title").replaceChildren(e.name, " ", el("span", { class: `badge ${e.state}`, text: e.state === "deleted" ? "archived" : e.state }));
+    $("subtitle").replaceChildren(`Experiment ${e.id} · ${e.type}${e.project ? " · project " + e.project : ""} · created ${date(e.created)}`,
+      e.development ? " · development" : "", " ",
+      canWrite ? el("button", { type: "button", id: "archive", onclick: toggleArchive,
+        text: e.state === "deleted" ? "Unarchive" : "Archive" }) : "");
+    const budget = e.observation_budget;
+    const used = pr.observation_budget_consumed || 0;
+    const card = (k, v, extra) => el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: v }), extra || "");
+    const opt = optimized();
+    const bestTxt = D.best_rows.length === 1 && opt.length ? fmt(rows[D.best_rows[0]].m[opt[0].name])
+      : D.best_rows.length > 1 ? `${D.best_rows.length} on the front` : "—";
+    $("cards").replaceChildren(
+      card("Observations", `${pr.observation_count || 0}${budget ? " / " + budget : ""}`,
+        budget ? el("progress", { max: budget, value: Math.min(used, budget), "aria-label": "budget used" }) : ""),
+      card("Budget used", budget ? `${Math.round(100 * used / budget)}%` : fmt(used)),
+      card("Failed", String(pr.failed_observation_count || 0)),
+      card("Open suggestions", String(pr.open_suggestion_count || 0)),
+      card(opt.length === 1 ? `Best ${opt[0].name} (${opt[0].objective})` : "Best", bestTxt),
+    );
+  }
+
+  async function toggleArchive() {
+    const state = exp().state === "deleted" ? "active" : "deleted";
+    try { await api(`/v1/experiments/${expId}`, { method: "PUT", json: { state } }); await refresh(true); }
+    catch (e) { Assay.message(msg, e.message); }
+  }
+
+  function renderBest() {
+    const best = D.best_rows.map((i) => rows[i]);
+    const t = new Table($("best"), [
+      { key: "id", label: "Observation", value: (r) => r.id },
+      ...(exp().tasks ? [{ key: "task", label: "Task", value: (r) => r.task }] : []),
+      ...params().map((p) => ({ key: "p:" + p.name, label: p.name, numeric: !isCat(p), value: (r) => r.p[p.name] })),
+      ...metrics().map((m) => ({ key: "m:" + m.name, label: m.name, numeric: true, value: (r) => r.m[m.name] })),
+    ], { pageSize: 20, caption: "Best assignments" });
+    if (!best.length) $("best").replaceChildren(el("p", { class: "empty", text: "No feasible observation yet." }));
+    else t.setRows(best);
+  }
+
+  // -- plots -------------------------------------------------------------------------------------
+  function renderTrace() {
+    const sel = $("trace-metric");
+    const opt = optimized().length ? optimized() : metrics();
+    fillSelect(sel, opt.map((m) => m.name));
+    const m = metrics().find((x) => x.name === sel.value);
+    if (!m) return;
+    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.m[m.name] !== null && r.m[m.name] !== undefined);
+    const tr = D.trace[m.name] || { x: [], y: [] };
+    plot("plot-trace", [
+      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.n), y: pts.map((r) => r.m[m.name]),
+        text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.55,
+          symbol: pts.map((r) => (r.feasible ? "circle" : "x")) }, hovertemplate: "%{text}<br>#%{x}: %{y}<extra></extra>" },
+      { type: "scatter", mode: "lines", name: `best ${m.name}`, x: tr.x, y: tr.y, line: { shape: "hv", width: 2.5 } },
+    ], layout({ xaxis: { title: { text: "observation #" } }, yaxis: { title: { text: m.name } } }));
+  }
+
+  function renderImportance() {
+    const imp = D.importance || {};
+    const vals = Object.entries(imp.values || {}).sort((a, b) => a[1] - b[1]);
+    if (!vals.length) { Plotly.purge($("plot-importance")); $("plot-importance").replaceChildren(el("p", { class: "empty", text: "Needs observations." })); return; }
+    $("plot-importance").querySelector("p.empty")?.remove();
+    plot("plot-importance", [{ type: "bar", orientation: "h", x: vals.map((v) => v[1]), y: vals.map((v) => v[0]),
+      hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }],
+      layout({ xaxis: { title: { text: `importance for ${imp.metric}` }, rangemode: "tozero" }, margin: { l: 110, r: 20, t: 20, b: 50 } }));
+    $("imp-note").textContent = imp.method ? `Method: ${imp.method}.` : "";
+  }
+
+  function dimension(label, values, p) {
+    if (p && isCat(p)) {
+      const cats = p.categorical_values.map((c) => c.name);
+      return { label, values: values.map((v) => cats.indexOf(v)), tickvals: cats.map((_, i) => i), ticktext: cats, range: [0, Math.max(cats.length - 1, 1)] };
+    }
+    if (p && p.transformation === "log") return { label: `log10 ${label}`, values: values.map((v) => Math.log10(v)) };
+    return { label, values };
+  }
+
+  function renderParcoords() {
+    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && metrics().every((m) => r.m[m.name] !== null && r.m[m.name] !== undefined));
+    const div = $("plot-parcoords");
+    if (!pts.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs observations." })); $("par-note").textContent = ""; return; }
+    div.querySelector("p.empty")?.remove();
+    const dims = [
+      ...params().map((p) => dimension(p.name, pts.map((r) => r.p[p.name] ?? null), p)),
+      ...metrics().map((m) => dimension(m.name, pts.map((r) => r.m[m.name]))),
+    ];
+    const cm = optimized()[0] || metrics()[0];
+    const t = Assay.theme();
+    plot(div, [{ type: "parcoords", dimensions: dims, labelfont: { color: t.fg }, tickfont: { color: t.fg }, rangefont: { color: t.muted },
+      line: { color: pts.map((r) => r.m[cm.name]), colorscale: "Viridis", reversescale: cm.objective === "minimize", showscale: true,
+        colorbar: { title: { text: cm.name } } } }], layout({ margin: { l: 70, r: 70, t: 50, b: 30 } }));
+    $("par-note").textContent = `${pts.length} of ${D.count} observations drawn${pts.length < D.count ? " (failed ones and a sample of the rest left out; best rows always kept)" : ""}.`;
+  }
+
+  function renderSlice() {
+    fillSelect($("slice-param"), params().map((p) => p.name));
+    fillSelect($("slice-metric"), metrics().map((m) => m.name), (optimized()[0] || {}).name);
+    const p = params().find((x) => x.name === $("slice-param").value);
+    const m = $("slice-metric").value;
+    if (!p) return;
+    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.m[m] !== null && r.m[m] !== undefined && r.p[p.name] !== null && r.p[p.name] !== undefined);
+    const xaxis = { title: { text: p.name } };
+    if (isCat(p)) Object.assign(xaxis, { type: "category", categoryorder: "array", categoryarray: p.categorical_values.map((c) => c.name) });
+    else if (p.transformation === "log") xaxis.type = "log";
+    plot("plot-slice", [{ type: scatterType(pts.length), mode: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]),
+      text: pts.map((r) => `observation ${r.id}`), marker: { size: 7, opacity: 0.6, color: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.COLORS[0])) },
+      hovertemplate: "%{text}<br>%{x}: %{y}<extra></extra>" }], layout({ xaxis, yaxis: { title: { text: m } } }));
+  }
+
+  let contourReq = 0;
+  async function renderContour() {
+    const numeric = params().filter((p) => !isCat(p)).map((p) => p.name);
+    const div = $("plot-contour");
+    if (numeric.length < 2) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
+    fillSelect($("contour-x"), numeric);
+    fillSelect($("contour-y"), numeric, numeric[1]);
+    fillSelect($("contour-metric"), metrics().map((m) => m.name), (optimized()[0] || {}).name);
+    const x = $("contour-x").value, y = $("contour-y").value, m = $("contour-metric").value;
+    if (x === y) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
+    const mine = ++contourReq;
+    const g = await api(`/dashboard/api/experiments/${expId}/contour?x=${encodeURIComponent(x)}&y=${encodeURIComponent(y)}&metric=${encodeURIComponent(m)}`);
+    if (mine !== contourReq) return;
+    div.querySelector("p.empty")?.remove();
+    if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
+    const px = params().find((p) => p.name === x), py = params().find((p) => p.name === y);
+    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.p[x] != null && r.p[y] != null);
+    plot(div, [
+      { type: "contour", x: g.x, y: g.y, z: g.z, colorscale: "Viridis", reversescale: (metrics().find((q) => q.name === m) || {}).objective === "minimize",
+        colorbar: { title: { text: m } }, contours: { coloring: "heatmap" }, hovertemplate: `${x}: %{x}<br>${y}: %{y}<br>${m} ≈ %{z}<extra></extra>` },
+      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]),
+        marker: { size: 5, color: "rgba(255,255,255,0.85)", line: { color: "#000", width: 1 } }, hoverinfo: "skip", showlegend: false },
+    ], layout({ xaxis: { title: { text: x }, type: px.transformation === "log" ? "log" : "linear" },
+      yaxis: { title: { text: y }, type: py.transformation === "log" ? "log" : "linear" } }));
+    $("contour-note").textContent = `${g.method || ""} from ${g.points} observations.`;
+  }
+
+  function renderPareto() {
+    const panel = $("pareto-panel");
+    const ms = metrics().filter((m) => m.strategy !== "store");
+    panel.hidden = optimized().length < 2;
+    if (panel.hidden) return;
+    fillSelect($("pareto-x"), ms.map((m) => m.name), optimized()[0].name);
+    fillSelect($("pareto-y"), ms.map((m) => m.name), optimized()[1].name);
+    const mx = ms.find((m) => m.name === $("pareto-x").value), my = ms.find((m) => m.name === $("pareto-y").value);
+    const ok = (r) => !r.failed && r.m[mx.name] != null && r.m[my.name] != null;
+    const pts = D.sample.map((i) => rows[i]).filter(ok);
+    const front = D.pareto_rows.map((i) => rows[i]).filter(ok).sort((a, b) => a.m[mx.name] - b.m[mx.name]);
+    const t = Assay.theme();
+    const shapes = [];
+    if (mx.threshold !== null && mx.threshold !== undefined) shapes.push({ type: "line", xref: "x", yref: "paper", x0: mx.threshold, x1: mx.threshold, y0: 0, y1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
+    if (my.threshold !== null && my.threshold !== undefined) shapes.push({ type: "line", xref: "paper", yref: "y", y0: my.threshold, y1: my.threshold, x0: 0, x1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
+    plot("plot-pareto", [
+      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.m[mx.name]), y: pts.map((r) => r.m[my.name]),
+        text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.5, symbol: pts.map((r) => (r.feasible ? "circle" : "x")) },
+        hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>" },
+      { type: "scatter", mode: "lines+markers", name: "Pareto front", x: front.map((r) => r.m[mx.name]), y: front.map((r) => r.m[my.name]),
+        line: { shape: "linear", width: 2 }, marker: { size: 9 } },
+    ], layout({ shapes, xaxis: { title: { text: `${mx.name} (${mx.objective})` } }, yaxis: { title: { text: `${my.name} (${my.objective})` } } }));
+  }
+
+  function renderTasks() {
+    const panel = $("tasks-panel");
+    panel.hidden = !D.tasks.length;
+    if (panel.hidden) return;
+    const names = D.tasks.map((t) => `${t.name} (cost ${fmt(t.cost)})`);
+    plot("plot-tasks", [
+      { type: "bar", name: "observations", x: names, y: D.tasks.map((t) => t.count), hovertemplate: "%{x}: %{y} observations<extra></extra>" },
+      { type: "bar", name: "cost spent", x: names, y: D.tasks.map((t) => t.cost_total), yaxis: "y2", hovertemplate: "%{x}: %{y} budget<extra></extra>" },
+    ], layout({ barmode: "group", yaxis: { title: { text: "observations" } },
+      yaxis2: { title: { text: "cost spent" }, overlaying: "y", side: "right", color: Assay.theme().fg, rangemode: "tozero", showgrid: false } }));
+  }
+
+  // -- tables ------------------------------------------------------------------------------------
+  let history = null;
+  function historyColumns() {
+    return [
+      { key: "n", label: "#", numeric: true, value: (r) => r.n },
+      { key: "id", label: "id", numeric: true, value: (r) => Number(r.id) },
+      { key: "created", label: "created", value: (r) => r.created, render: (r) => date(r.created) },
+      ...(exp().tasks ? [{ key: "task", label: "task", value: (r) => r.task }] : []),
+      { key: "failed", label: "failed", value: (r) => r.failed },
+      ...params().map((p) => ({ key: "p:" + p.name, label: p.name, numeric: !isCat(p), value: (r) => r.p[p.name] ?? null })),
+      ...metrics().map((m) => ({ key: "m:" + m.name, label: m.name, numeric: true, value: (r) => r.m[m.name] ?? null })),
+    ];
+  }
+  function renderHistory() {
+    if (!history) {
+      history = new Table($("history"), historyColumns(), { sortKey: "n", sortDir: "descending", caption: "Observation history",
+        rowClass: (r) => (r.best ? "best" : "") });
+      $("history-filter").addEventListener("input", (e) => history.setFilter(e.target.value));
+    } else history.setColumns(historyColumns());
+    history.setRows(rows);
+  }
+
+  function suggestionTable(container, items, caption) {
+    const t = new Table(container, [
+      { key: "id", label: "id", numeric: true, value: (s) => Number(s.id) },
+      ...(exp().tasks ? [{ key: "task", label: "task", value: (s) => s.task }] : []),
+      ...params().map((p) => ({ key: p.name, label: p.name, numeric: !isCat(p), value: (s) => s.assignments[p.name] ?? null })),
+      { key: "created", label: "created", value: (s) => s.created, render: (s) => date(s.created) },
+    ], { pageSize: 10, sortKey: "id", sortDir: "ascending", caption });
+    t.setRows(items);
+  }
+
+  // -- manual entry and upload ------------------------------------------------------------------------
+  function renderForm() {
+    const key = JSON.stringify([params(), metrics(), exp().tasks]);
+    if (key === formKey) return;
+    formKey = key;
+    const form = $("obs-form");
+    const fields = params().map((p) => {
+      const id = `f-p-${p.name}`;
+      const cond = Object.keys(p.conditions || {}).length ? " (if active)" : "";
+      if (isCat(p)) return el("label", { for: id }, p.name + cond, el("select", { id, name: p.name, "data-kind": "param" },
+        cond ? el("option", { value: "", text: "(inactive)" }) : null, p.categorical_values.map((c) => el("option", { value: c.name, text: c.name }))));
+      return el("label", { for: id }, `${p.name} [${fmt(p.bounds.min)}, ${fmt(p.bounds.max)}]${cond}`, el("input", {
+        id, name: p.name, "data-kind": "param", "data-type": p.type, type: "number", step: p.type === "int" ? "1" : "any",
+        min: p.bounds.min, max: p.bounds.max, required: !cond }));
+    });
+    const mfields = metrics().map((m) => el("label", { for: `f-m-${m.name}` }, `${m.name} value`,
+      el("input", { id: `f-m-${m.name}`, name: m.name, "data-kind": "metric", type: "number", step: "any" })));
+    const task = exp().tasks ? el("label", { for: "f-task" }, "task", el("select", { id: "f-task", name: "task" },
+      exp().tasks.map((t) => el("option", { value: t.name, text: `${t.name} (cost ${t.cost})` })))) : null;
+    form.replaceChildren(...fields, ...mfields, task || "",
+      el("label", { class: "inline", for: "f-failed" }, el("input", { id: "f-failed", type: "checkbox", name: "failed" }), "failed"),
+      el("div", {}, el("button", { class: "primary", type: "submit", text: "Add observation" })));
+    const header = [...params().map((p) => p.name), ...metrics().map((m) => m.name), ...(exp().tasks ? ["task"] : [])];
+    $("csv-example").replaceChildren("Header for this experiment: ", el("code", { text: header.join(",") }));
+  }
+
+  async function submitObservation(ev) {
+    ev.preventDefault();
+    const out = $("obs-msg");
+    const assignments = {};
+    for (const input of $("obs-form").querySelectorAll("[data-kind=param]")) {
+      if (input.value === "") continue;
+      assignments[input.name] = input.tagName === "SELECT" ? input.value : (input.dataset.type === "int" ? parseInt(input.value, 10) : Number(input.value));
+    }
+    const failed = $("f-failed").checked;
+    const body = { assignments, failed };
+    if (!failed) {
+      body.values = [];
+      for (const input of $("obs-form").querySelectorAll("[data-kind=metric]")) if (input.value !== "") body.values.push({ name: input.name, value: Number(input.value) });
+    }
+    if ($("f-task")) body.task = $("f-task").value;
+    try {
+      const o = await api(`/v1/experiments/${expId}/observations`, { method: "POST", json: body });
+      Assay.message(out, `Observation ${o.id} added.`, "ok");
+      $("obs-form").reset();
+      await refresh(true);
+    } catch (e) { Assay.message(out, e.message + (e.field ? ` (field: ${e.field})` : "")); }
+  }
+
+  async function uploadCsv() {
+    const out = $("csv-msg");
+    const file = $("csv-file").files[0];
+    if (!file) { Assay.message(out, "Choose a CSV file first."); return; }
+    try {
+      const r = await api(`/dashboard/api/experiments/${expId}/observations.csv`, { method: "POST", body: await file.text(), headers: { "Content-Type": "text/csv" } });
+      Assay.message(out, `${r.created} observations added.`, "ok");
+      $("csv-file").value = "";
+      await refresh(true);
+    } catch (e) { Assay.message(out, e.message); }
+  }
+
+  // -- generated code ----------------------------------------------------------------------------
+  function example(p) {
+    if (isCat(p)) return p.categorical_values[0].name;
+    return p.type === "int" ? p.bounds.min : (p.bounds.min + p.bounds.max) / 2;
+  }
+  function snippets() {
+    const e = exp(), origin = location.origin, opt = metrics();
+    const pyValue = opt.length === 1 ? "evaluate(**trial.assignments)" : `{${opt.map((m) => `"${m.name}": ...`).join(", ")}}`;
+    const tok = Assay.token() ? ', token=os.environ["ASSAY_TOKEN"]' : "";
+    const values = JSON.stringify(opt.map((m) => ({ name: m.name, value: 0.0 })));
+    const auth = Assay.token() ? ' \\\n  -H "Authorization: Bearer $ASSAY_TOKEN"' : "";
+    return {
+      "Python (assay)": `import os\nimport assay\n\n\ndef evaluate(${params().map((p) => p.name).join(", ")}):\n    ...  # train, measure, return ${opt.map((m) => m.name).join(" / ")}\n\n\nconn = assay.Connection("${origin}"${tok})\nexperiment = conn.experiment("${e.id}")\nfor trial in experiment.loop():\n    trial.report(${pyValue})\nprint(experiment.best_assignments())\n`,
+      "Python (sigopt client)": `import os\nfrom sigopt import Connection\n\nconn = Connection(client_token=os.environ.get("ASSAY_TOKEN", "local"))\nconn.set_api_url("${origin}")\nsuggestion = conn.experiments("${e.id}").suggestions().create()\n# ... evaluate suggestion.assignments ...\nconn.experiments("${e.id}").observations().create(\n    suggestion=suggestion.id,\n    values=${JSON.stringify(opt.map((m) => ({ name: m.name, value: 0.0 })))},\n)\n`,
+      curl: `# next suggestion\ncurl -s -X POST ${origin}/v1/experiments/${e.id}/suggestions${auth}\n\n# report an observation for it\ncurl -s -X POST ${origin}/v1/experiments/${e.id}/observations${auth} \\\n  -H "Content-Type: application/json" \\\n  -d '{"suggestion": "SUGGESTION_ID", "values": ${values}}'\n\n# or report assignments you chose\ncurl -s -X POST ${origin}/v1/experiments/${e.id}/observations${auth} \\\n  -H "Content-Type: application/json" \\\n  -d '${JSON.stringify({ assignments: Object.fromEntries(params().map((p) => [p.name, example(p)])), values: opt.map((m) => ({ name: m.name, value: 0.0 })) })}'\n\n# best assignments\ncurl -s ${origin}/v1/experiments/${e.id}/best_assignments${auth}\n`,
+    };
+  }
+  let codeTab = "Python (assay)";
+  function renderCode() {
+    const s = snippets();
+    const tabs = $("code-tabs");
+    tabs.replaceChildren(...Object.keys(s).map((name) => el("button", { type: "button", role: "tab", "aria-selected": String(name === codeTab),
+      "aria-controls": "code", tabindex: name === codeTab ? "0" : "-1", onclick: () => { codeTab = name; renderCode(); }, text: name })));
+    tabs.onkeydown = (ev) => {
+      if (ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") return;
+      const names = Object.keys(s), i = names.indexOf(codeTab);
+      codeTab = names[(i + (ev.key === "ArrowRight" ? 1 : names.length - 1)) % names.length];
+      renderCode(); tabs.querySelector('[aria-selected="true"]').focus();
+    };
+    const pre = el("pre", { class: "code", id: "code-text", tabindex: "0", role: "tabpanel", text: s[codeTab] });
+    $("code").replaceChildren(pre, el("button", { type: "button", onclick: () => navigator.clipboard?.writeText(s[codeTab]), text: "Copy" }));
+  }
+
+  // -- load and refresh ----------------------------------------------------------------------------
+  async function renderAll() {
+    buildRows();
+    renderSummary(); renderBest(); renderHistory();
+    suggestionTable($("open-suggestions"), D.open_suggestions, "Open suggestions");
+    suggestionTable($("queued"), D.queued, "Queued suggestions");
+    renderForm(); renderCode();
+    await Assay.loadPlotly();
+    renderTrace(); renderImportance(); renderParcoords(); renderSlice(); renderPareto(); renderTasks();
+    await renderContour().catch((e) => Assay.message($("contour-note"), e.message));
+  }
+
+  async function refresh(force) {
+    if (!force) {
+      if (!marker) return; // the first load is still on its way
+      const m = await api(`/dashboard/api/experiments/${expId}/marker`);
+      if (m.marker === marker) return;
+    }
+    D = await api(`/dashboard/api/experiments/${expId}`);
+    marker = D.marker;
+    await renderAll();
+    document.body.dataset.marker = marker;
+    document.body.dataset.ready = "true";
+  }
+
+  $("trace-metric").addEventListener("change", renderTrace);
+  for (const id of ["slice-param", "slice-metric"]) $(id).addEventListener("change", renderSlice);
+  for (const id of ["contour-x", "contour-y", "contour-metric"]) $(id).addEventListener("change", () => renderContour().catch((e) => Assay.message($("contour-note"), e.message)));
+  for (const id of ["pareto-x", "pareto-y"]) $(id).addEventListener("change", renderPareto);
+  $("obs-form").addEventListener("submit", submitObservation);
+  $("csv-upload").addEventListener("click", uploadCsv);
+  $("csv-download").addEventListener("click", () => Assay.download(`/dashboard/api/experiments/${expId}/observations.csv`, `experiment-${expId}-observations.csv`)
+    .catch((e) => Assay.message(msg, e.message)));
+
+  Assay.loadPlotly().catch(() => {});
+  Assay.header("experiments").then((me) => {
+    canWrite = !!me && me.can_write;
+    for (const s of document.querySelectorAll(".write-only")) s.hidden = !canWrite;
+    return refresh(true);
+  }).catch((e) => Assay.message(msg, e.status === 404 ? `Experiment ${expId} does not exist (or this token may not see it).` : e.message));
+  Assay.poll(() => refresh(false), 3000);
+})();

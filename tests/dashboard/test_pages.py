@@ -1,0 +1,282 @@
+"""The dashboard in headless Chromium against a real server holding data made through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import assay
+from tests.conftest import ServerProcess
+from tests.dashboard.conftest import Data
+
+pytestmark = pytest.mark.browser
+
+READY = "body[data-ready=true]"
+
+
+def open_experiment(page: Any, data: Data, eid: str) -> None:
+    page.goto(f"{data.server.url}/experiments/{eid}")
+    page.wait_for_selector(READY)
+    page.wait_for_function("document.getElementById('plot-trace').data !== undefined")
+
+
+def plot_points(page: Any, div: str, trace: int = 0, axis: str = "x") -> int:
+    return page.evaluate(f"document.getElementById('{div}').data[{trace}].{axis}.length")
+
+
+def row_count_text(page: Any, container: str) -> str:
+    return page.locator(f"#{container} .rowcount").inner_text()
+
+
+def observations(data: Data, eid: str) -> list[dict]:
+    body = httpx.get(f"{data.server.url}/v1/experiments/{eid}/observations", params={"limit": 1000}).json()
+    return body["data"]
+
+
+def test_experiments_list_shows_progress_and_best(page: Any, data: Data) -> None:
+    page.goto(data.server.url + "/")
+    page.wait_for_selector(READY)
+    rows = page.locator("#table tbody tr")
+    assert rows.count() == 3
+    branin_row = page.locator("#table tbody tr", has_text="branin")
+    text = branin_row.inner_text()
+    assert "demo" in text and "30 / 40" in text
+    best = min(v for v in data.values if v is not None)
+    assert f"{best:.5g} (y)" in text
+    # sort by name, ascending: "branin" < "multitask" < "two metrics"
+    page.get_by_role("button", name="sort by Name").click()
+    names = page.locator("#table tbody tr td:nth-child(2)").all_inner_texts()
+    assert names == sorted(names)
+    page.get_by_role("button", name="sort by Name").click()
+    assert page.locator("#table tbody tr td:nth-child(2)").all_inner_texts() == sorted(names, reverse=True)
+    # filter: text, then a numeric comparison
+    page.fill("#filter", "multi")
+    assert page.locator("#table tbody tr").all_inner_texts()[0].count("multitask") == 1
+    assert page.locator("#table tbody tr").count() == 1
+    page.fill("#filter", "observations > 15")
+    assert sorted(page.locator("#table tbody tr td:nth-child(2)").all_inner_texts()) == ["branin", "two metrics"]
+
+
+def test_archive_and_unarchive(page: Any, data: Data) -> None:
+    url = data.server.url
+    page.goto(url + "/")
+    page.wait_for_selector(READY)
+    page.get_by_role("button", name="Archive experiment multitask").click()
+    page.wait_for_selector("#msg .msg.ok")
+    assert httpx.get(f"{url}/v1/experiments/{data.tasks}").json()["state"] == "deleted"
+    assert page.locator("#table tbody tr", has_text="multitask").count() == 0
+    page.select_option("#state", "deleted")
+    page.wait_for_selector("#table tbody tr >> text=multitask")
+    page.get_by_role("button", name="Unarchive experiment multitask").click()
+    page.wait_for_selector("#msg .msg.ok")
+    assert httpx.get(f"{url}/v1/experiments/{data.tasks}").json()["state"] == "active"
+
+
+def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.single)
+    ok = [v for v in data.values if v is not None]
+    # convergence: one marker per successful observation, the best-seen line ends at the best value
+    assert plot_points(page, "plot-trace") == len(ok) == 28
+    assert page.locator("#plot-trace .scatterlayer .trace").first.locator("path.point").count() == 28
+    best_line = page.evaluate("document.getElementById('plot-trace').data[1].y")
+    assert best_line[-1] == pytest.approx(min(ok))
+    assert all(b <= a for a, b in zip(best_line, best_line[1:], strict=False))
+    # importance: one bar per parameter
+    assert sorted(page.evaluate("document.getElementById('plot-importance').data[0].y")) == ["opt", "x1", "x2"]
+    # parallel coordinates: 3 parameters + 1 metric, one line per successful observation
+    dims = page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions.map(d => d.values.length)")
+    assert dims == [28, 28, 28, 28]
+    assert page.locator("#plot-parcoords .parcoords").count() == 1
+    # slice and contour
+    assert plot_points(page, "plot-slice") == 28
+    page.wait_for_function("document.getElementById('plot-contour').data !== undefined")
+    z = page.evaluate("document.getElementById('plot-contour').data[0].z")
+    assert len(z) == 30 and len(z[0]) == 30
+    page.select_option("#slice-param", "opt")
+    assert set(page.evaluate("document.getElementById('plot-slice').data[0].x")) == {"adam", "sgd"}
+    # best assignments, open and queued suggestions
+    assert page.locator("#best tbody tr").count() == 1
+    assert page.locator("#open-suggestions tbody tr").count() == 1
+    assert page.locator("#queued tbody tr").count() == 1
+    assert page.locator("#pareto-panel").is_hidden() and page.locator("#tasks-panel").is_hidden()
+    # generated code names this experiment and this server
+    code = page.locator("#code-text").inner_text()
+    assert f'conn.experiment("{data.single}")' in code and data.server.url in code
+    page.get_by_role("tab", name="curl").click()
+    assert f"{data.server.url}/v1/experiments/{data.single}/observations" in page.locator("#code-text").inner_text()
+
+
+def test_history_sort_filter_and_csv(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.single)
+    n = len(observations(data, data.single))
+    assert row_count_text(page, "history").startswith(f"{n} of {n} rows")
+    ok = [v for v in data.values if v is not None]
+    page.locator("#history").get_by_role("button", name="sort by y").click()  # ascending
+    first_y = float(page.locator("#history tbody tr").first.locator("td").last.inner_text())
+    assert first_y == pytest.approx(min(ok), rel=1e-4)
+    page.fill("#history-filter", "y < 50")
+    expected = sum(1 for v in ok if v < 50)
+    assert row_count_text(page, "history").startswith(f"{expected} of {n} rows")
+    page.fill("#history-filter", "failed = yes")
+    assert row_count_text(page, "history").startswith(f"2 of {n} rows")
+    page.fill("#history-filter", "y < 50, opt = sgd")
+    assert page.locator("#history tbody tr").count() == sum(
+        1 for i, v in enumerate(data.values) if v is not None and v < 50 and i % 3 == 0)
+    with page.expect_download() as dl:
+        page.click("#csv-download")
+    text = open(dl.value.path()).read()
+    lines = text.strip().splitlines()
+    assert lines[0] == "id,created,suggestion,task,failed,x1,x2,opt,y" and len(lines) == n + 1
+
+
+def test_multi_metric_pareto_front_with_thresholds(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.multi)
+    page.wait_for_function("document.getElementById('plot-pareto').data !== undefined")
+    front = httpx.get(f"{data.server.url}/v1/experiments/{data.multi}/best_assignments").json()["data"]
+    assert plot_points(page, "plot-pareto", trace=1) == len(front) > 1
+    assert plot_points(page, "plot-pareto", trace=0) == len(observations(data, data.multi))
+    shapes = page.evaluate("document.getElementById('plot-pareto').layout.shapes.map(s => [s.x0, s.y0])")
+    assert [0.2, 0] in shapes and [0, 0.1] in shapes
+    assert page.locator("#best tbody tr").count() == len(front)
+
+
+def test_multitask_distribution_and_cost(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.tasks)
+    page.wait_for_function("document.getElementById('plot-tasks').data !== undefined")
+    counts = page.evaluate("document.getElementById('plot-tasks').data[0].y")
+    costs = page.evaluate("document.getElementById('plot-tasks').data[1].y")
+    assert counts == [7, 3]
+    assert costs == pytest.approx([0.7, 3.0])
+
+
+def test_manual_observation_form_reaches_the_api(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.single)
+    before = len(observations(data, data.single))
+    page.get_by_label("x1 [-5, 10]").fill("2.5")
+    page.get_by_label("x2 [0, 15]").fill("7.25")
+    page.select_option("#f-p-opt", "sgd")
+    page.get_by_label("y value").fill("42.5")
+    page.get_by_role("button", name="Add observation").click()
+    page.wait_for_selector("#obs-msg .msg.ok")
+    obs = observations(data, data.single)
+    assert len(obs) == before + 1
+    newest = max(obs, key=lambda o: int(o["id"]))
+    assert newest["assignments"] == {"x1": 2.5, "x2": 7.25, "opt": "sgd"} and newest["value"] == 42.5
+    page.wait_for_function(f"document.querySelector('#history .rowcount').textContent.startsWith('{before + 1} of')")
+    # out of bounds: the API's message is shown, nothing is stored
+    page.get_by_label("x1 [-5, 10]").fill("99")
+    page.get_by_label("x2 [0, 15]").fill("1")
+    page.get_by_label("y value").fill("1")
+    page.get_by_role("button", name="Add observation").click()
+    page.wait_for_selector("#obs-msg .msg.error")
+    assert "x1" in page.locator("#obs-msg").inner_text()
+    assert len(observations(data, data.single)) == before + 1
+    page.errors.clear()  # the browser logs the 400 response itself
+
+
+def test_csv_upload(page: Any, data: Data, tmp_path: Any) -> None:
+    open_experiment(page, data, data.single)
+    before = len(observations(data, data.single))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x1,x2,opt,y\n1,2,adam,3\n1,two,adam,3\n")
+    page.set_input_files("#csv-file", str(bad))
+    page.click("#csv-upload")
+    page.wait_for_selector("#csv-msg .msg.error")
+    assert "line 3" in page.locator("#csv-msg").inner_text()
+    assert len(observations(data, data.single)) == before
+    good = tmp_path / "good.csv"
+    good.write_text("x1,x2,opt,y,failed\n1,2,adam,3.5,false\n-1,4,sgd,,true\n")
+    page.set_input_files("#csv-file", str(good))
+    page.click("#csv-upload")
+    page.wait_for_selector("#csv-msg .msg.ok")
+    obs = sorted(observations(data, data.single), key=lambda o: int(o["id"]))
+    assert len(obs) == before + 2
+    assert obs[-2]["assignments"] == {"x1": 1.0, "x2": 2.0, "opt": "adam"} and obs[-2]["value"] == 3.5
+    assert obs[-1]["failed"] is True
+    page.errors.clear()  # the rejected upload's 400 is logged by the browser
+
+
+def test_live_refresh_without_reload(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.multi)
+    page.evaluate("window.__same_document = true")
+    n = len(observations(data, data.multi))
+    httpx.post(f"{data.server.url}/v1/experiments/{data.multi}/observations",
+               json={"assignments": {"a": 0.5, "b": 2}, "values": [{"name": "f1", "value": 0.5},
+                                                                  {"name": "f2", "value": 0.5}]}).raise_for_status()
+    page.wait_for_function(f"document.querySelector('#history .rowcount').textContent.startsWith('{n + 1} of')",
+                           timeout=15_000)
+    assert page.evaluate("window.__same_document") is True
+    assert plot_points(page, "plot-pareto", trace=0) == n + 1
+
+
+def test_login_stores_token_and_sends_bearer(page: Any, data: Data) -> None:
+    page.goto(f"{data.server.url}/login?next=/experiments/{data.single}")
+    seen: list[str | None] = []
+    page.on("request", lambda r: seen.append(r.headers.get("authorization")) if "/dashboard/api/" in r.url else None)
+    page.get_by_label("API token").fill("secret-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/experiments/{data.single}")
+    page.wait_for_selector(READY)
+    assert seen and all(h == "Bearer secret-token" for h in seen)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    assert page.evaluate("localStorage.getItem('assay.token')") is None
+
+
+def test_unknown_experiment_says_so(page: Any, data: Data) -> None:
+    page.goto(f"{data.server.url}/experiments/999999")
+    page.wait_for_selector("#msg .msg.error")
+    assert "999999" in page.locator("#msg").inner_text()
+    page.errors.clear()  # the 404 response is logged by the browser
+
+
+def test_auth_login_and_token_scope(browser: Any, tmp_path: Any) -> None:
+    """With tokens required: the login page, a read-only token sees the team without write controls,
+    a share token sees only its experiment."""
+    srv = ServerProcess(tmp_path / "home", auth=True).start()
+    try:
+        admin = {"Authorization": f"Bearer {srv.token}"}
+        with assay.Connection(srv.url, token=srv.token) as c:
+            space = [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]
+            e1 = c.create_experiment(name="first", parameters=space, metrics=[{"name": "y"}])
+            e2 = c.create_experiment(name="second", parameters=space, metrics=[{"name": "y"}])
+        read = httpx.post(f"{srv.url}/v1/tokens", json={"role": "read", "name": "viewer"}, headers=admin).json()
+        share = httpx.post(f"{srv.url}/v1/experiments/{e2.id}/tokens", headers=admin).json()
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        js_errors: list[str] = []
+        page.on("pageerror", lambda e: js_errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.wait_for_url("**/login?next=*")
+        page.get_by_label("API token").fill("assay_wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector("#msg .msg.error")
+        assert "not accepted" in page.locator("#msg").inner_text()
+        page.get_by_label("API token").fill(read["token"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(srv.url + "/")
+        page.wait_for_selector(READY)
+        assert sorted(page.locator("#table tbody tr td:nth-child(2)").all_inner_texts()) == ["first", "second"]
+        assert page.locator("button.archive").count() == 0
+        assert "viewer · read" in page.locator("#who").inner_text()
+        page.goto(f"{srv.url}/experiments/{e1.id}")
+        page.wait_for_selector(READY)
+        assert page.locator("#h-add").is_hidden() and page.locator("#archive").count() == 0
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/login")
+        page.get_by_label("API token").fill(share["token"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**/experiments/{e2.id}")
+        page.wait_for_selector(READY)
+        assert page.locator("#title").inner_text().startswith("second")
+        page.goto(srv.url + "/")  # the list is not for share tokens: back to its experiment
+        page.wait_for_url(f"**/experiments/{e2.id}")
+        page.goto(f"{srv.url}/experiments/{e1.id}")
+        page.wait_for_selector("#msg .msg.error")
+        assert not js_errors
+        ctx.close()
+    finally:
+        srv.stop()
