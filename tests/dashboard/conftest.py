@@ -34,6 +34,8 @@ class Data:
     multi: str = ""  # two metrics with thresholds
     tasks: str = ""  # multitask
     values: list[float] = field(default_factory=list)  # single's metric values, in order (None for failed)
+    project: str = "vision"
+    runs: list[str] = field(default_factory=list)  # 4 training runs in project "vision"
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +105,46 @@ def _populate(srv: ServerProcess) -> Data:
                  "values": [{"name": "acc", "value": rng.random()}]} for i in range(10)]
         c.experiments(t.id).observations().create_batch(observations=tobs)
         d.tasks = t.id
+    _runs(srv, d, rng)
     return d
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A small solid red PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PNG = png()
+
+
+def _runs(srv: ServerProcess, d: Data, rng: random.Random) -> None:
+    import httpx
+
+    with httpx.Client(base_url=srv.url) as h:
+        h.post("/v1/clients/1/projects", json={"id": d.project, "name": "Vision models"}).raise_for_status()
+        for i in range(4):
+            body = {"name": f"resnet-{i}", "state": "completed", "assignments": {"lr": 0.01 * (i + 1), "depth": 18 + i},
+                    "assignments_meta": {"lr": {"source": "user"}},
+                    "values": {"accuracy": {"value": 0.7 + 0.05 * i}, "loss": {"value": 1.0 - 0.1 * i}},
+                    "logs": {"stdout": {"content": f"epoch 1 done\nrun {i} finished\n"}},
+                    "metadata": {"gpu": "none", "seed": i}, "source_code": {"hash": f"abc{i}"}}
+            run = h.post(f"/v1/projects/{d.project}/training_runs", json=body).json()
+            d.runs.append(run["id"])
+        first = d.runs[0]
+        for step in range(1, 6):
+            values = [{"name": "accuracy", "value": 0.5 + 0.05 * step}, {"name": "loss", "value": 1.0 / step}]
+            h.post(f"/v1/training_runs/{first}/checkpoints", json={"values": values}).raise_for_status()
+        f = h.post(f"/v1/training_runs/{first}/files", json={"content_length": len(PNG), "content_type": "image/png",
+                                                              "name": "confusion matrix", "filename": "cm.png"}).json()
+        httpx.put(f["upload"]["url"], content=PNG, headers=f["upload"]["headers"]).raise_for_status()
 
 
 @pytest.fixture

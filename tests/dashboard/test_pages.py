@@ -280,3 +280,53 @@ def test_auth_login_and_token_scope(browser: Any, tmp_path: Any) -> None:
         ctx.close()
     finally:
         srv.stop()
+
+
+def test_projects_and_runs_table(page: Any, data: Data) -> None:
+    page.goto(f"{data.server.url}/projects")
+    page.wait_for_selector(READY)
+    page.get_by_role("link", name=data.project).click()
+    page.wait_for_url(f"**/projects/{data.project}")
+    page.wait_for_selector(READY)
+    assert page.locator("#runs tbody tr").count() == 4
+    headers = page.locator("#runs thead th").all_inner_texts()
+    assert {"lr", "depth", "accuracy", "loss"} <= {h.strip() for h in headers}
+    page.locator("#runs").get_by_role("button", name="sort by accuracy").click()
+    names = page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts()
+    assert names == ["resnet-0", "resnet-1", "resnet-2", "resnet-3"]
+    page.fill("#runs-filter", "accuracy > 0.76")
+    assert page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts() == ["resnet-2", "resnet-3"]
+    page.fill("#runs-filter", "")
+    # hide a column: the choice survives a reload
+    page.click("#columns-box summary")
+    page.locator("#columns label", has_text="loss").locator("input").uncheck()
+    assert "loss" not in [h.strip() for h in page.locator("#runs thead th").all_inner_texts()]
+    page.reload()
+    page.wait_for_selector(READY)
+    assert "loss" not in [h.strip() for h in page.locator("#runs thead th").all_inner_texts()]
+    # compare two runs side by side
+    page.get_by_label("select run resnet-0").check()
+    page.get_by_label("select run resnet-3").check()
+    page.click("#compare")
+    table = page.locator("#comparison table")
+    assert table.locator("thead th").all_inner_texts()[1:] == ["resnet-0", "resnet-3"]
+    acc = table.locator("tr", has=page.locator("th", has_text="accuracy")).locator("td").all_inner_texts()
+    assert [float(a) for a in acc] == pytest.approx([0.7, 0.85])
+
+
+def test_run_page(page: Any, data: Data) -> None:
+    rid = data.runs[0]
+    page.goto(f"{data.server.url}/runs/{rid}")
+    page.wait_for_selector(READY)
+    assert page.locator("#title").inner_text().startswith("resnet-0")
+    params = page.locator("#params tbody").inner_text()
+    assert "lr" in params and "user" in params and "depth" in params
+    assert "accuracy" in page.locator("#metrics").inner_text()
+    assert "run 0 finished" in page.locator("#logs").inner_text()
+    meta = page.locator("#metadata").inner_text()
+    assert "gpu" in meta and "abc0" in meta
+    # checkpoint curves: one line per metric, one point per checkpoint
+    assert page.evaluate("document.getElementById('plot-checkpoints').data.map(d => d.x.length)") == [5, 5]
+    # the image file is shown (fetched with the token, decoded by the browser)
+    page.wait_for_function("(document.querySelector('img.run-image') || {}).naturalWidth === 2")
+    assert page.get_by_role("link", name="confusion matrix").count() == 1

@@ -54,6 +54,21 @@ def experiment_page(experiment_id: str) -> HTMLResponse:
     return _page("experiment.html")
 
 
+@router.get("/projects", response_class=HTMLResponse)
+def projects_page() -> HTMLResponse:
+    return _page("projects.html")
+
+
+@router.get("/projects/{project}", response_class=HTMLResponse)
+def project_page(project: str) -> HTMLResponse:
+    return _page("project.html")
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: str) -> HTMLResponse:
+    return _page("run.html")
+
+
 @router.get("/dashboard/static/plotly.min.js")
 def plotly_js() -> FileResponse:
     return FileResponse(plotly_js_path(), media_type="text/javascript",

@@ -1,0 +1,188 @@
+"""Dashboard render time: the experiment page with N observations, in headless Chromium.
+
+    python -m benchmarks.dashboard [--sizes 100,1000,10000] [--repeats 3] [--peer]
+
+For each size it starts ``assay server`` (SQLite, no auth) on a loopback port, stores N observations of a
+4-parameter experiment through the API, then measures:
+  * api: GET /dashboard/api/experiments/{id} (the page's one data request), server + JSON;
+  * cold: a fresh browser context (nothing cached) from navigation until every plot is drawn;
+  * warm: the same page opened again in that context (Plotly.js cached), until every plot is drawn.
+"Drawn" is the page's own ``body[data-ready=true]`` flag, set after the last plot (the contour) renders.
+With ``--peer`` it also times optuna-dashboard (``pip install optuna-dashboard``) on an Optuna study with the
+same N trials, until its history plot has drawn all N points (or a 60 s timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PARAMS = [{"name": "x1", "type": "double", "bounds": {"min": -5, "max": 10}},
+          {"name": "x2", "type": "double", "bounds": {"min": 0, "max": 15}},
+          {"name": "lr", "type": "double", "bounds": {"min": 1e-5, "max": 1e-1}, "transformation": "log"},
+          {"name": "opt", "type": "categorical", "categorical_values": ["adam", "sgd", "rmsprop"]}]
+
+
+def branin(x1: float, x2: float) -> float:
+    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def points(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        x1, x2 = rng.uniform(-5, 10), rng.uniform(0, 15)
+        out.append({"x1": x1, "x2": x2, "lr": 10 ** rng.uniform(-5, -1), "opt": rng.choice(["adam", "sgd", "rmsprop"]),
+                    "y": branin(x1, x2)})
+    return out
+
+
+def assay_times(browser, n: int, repeats: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    home = Path(tempfile.mkdtemp(prefix="assay-bench-dash-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ASSAY_HOME": str(home), "ASSAY_AUTH": "off", "ASSAY_PRECOMPUTE": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "assay", "server", "--port", str(port), "--no-auth"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(url + "/health", proc)
+        with httpx.Client(base_url=url, timeout=300) as h:
+            exp = h.post("/v1/experiments", json={"name": f"bench {n}", "parameters": PARAMS,
+                                                  "metrics": [{"name": "y", "objective": "minimize"}],
+                                                  "observation_budget": n}).json()
+            pts = points(n)
+            for i in range(0, n, 2500):
+                batch = [{"assignments": {k: p[k] for k in ("x1", "x2", "lr", "opt")},
+                          "values": [{"name": "y", "value": p["y"]}]} for p in pts[i:i + 2500]]
+                h.post(f"/v1/experiments/{exp['id']}/observations/batch", json={"observations": batch}
+                       ).raise_for_status()
+            out: dict[str, list[float]] = {"api": [], "cold": [], "warm": []}
+            for _ in range(repeats):
+                t = time.perf_counter()
+                h.get(f"/dashboard/api/experiments/{exp['id']}").raise_for_status()
+                out["api"].append(time.perf_counter() - t)
+            for _ in range(repeats):
+                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = ctx.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                for kind in ("cold", "warm"):
+                    t = time.perf_counter()
+                    page.goto(f"{url}/experiments/{exp['id']}")
+                    page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+                    out[kind].append(time.perf_counter() - t)
+                drawn = page.evaluate("document.getElementById('plot-trace').data[0].x.length")
+                if errors or not (drawn == n if n <= 2000 else 1500 < drawn <= 2000):
+                    raise RuntimeError(f"page broken at n={n}: errors={errors} drawn={drawn}")
+                ctx.close()
+            return out
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:  # type: ignore[no-untyped-def]
+    import optuna
+
+    home = Path(tempfile.mkdtemp(prefix="optuna-bench-dash-"))
+    storage = f"sqlite:///{home / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage, study_name="bench")
+    dists = {"x1": optuna.distributions.FloatDistribution(-5, 10), "x2": optuna.distributions.FloatDistribution(0, 15),
+             "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+             "opt": optuna.distributions.CategoricalDistribution(["adam", "sgd", "rmsprop"])}
+    study.add_trials([optuna.trial.create_trial(params={k: p[k] for k in dists}, distributions=dists, value=p["y"])
+                      for p in points(n)])
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "optuna_dashboard", storage, "--port", str(port),
+                             "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        out: list[float | None] = []
+        for _ in range(repeats):
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            t = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/dashboard/studies/{study._study_id}")
+            try:  # the history plot is drawn with every trial as a marker
+                page.wait_for_function(f"[...document.querySelectorAll('.js-plotly-plot')].some(d => d.data && "
+                                       f"d.data.some(t => t.x && t.x.length >= {n}))", timeout=60_000)
+                out.append(time.perf_counter() - t)
+            except Exception:  # noqa: BLE001 - a timeout is the result
+                out.append(None)
+            ctx.close()
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def fmt(xs: list[float | None]) -> str:
+    vals = [x for x in xs if x is not None]
+    if not vals:
+        return "timeout (>60 s)"
+    return f"{statistics.median(vals):.2f} s" + ("" if len(vals) == len(xs) else f" ({len(xs) - len(vals)} timeouts)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--peer", action="store_true", help="also time optuna-dashboard")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for n in (int(s) for s in a.sizes.split(",")):
+            t = assay_times(browser, n, a.repeats)
+            peer = fmt(optuna_dashboard_times(browser, n, a.repeats)) if a.peer else "-"
+            rows.append(f"| {n} | {fmt(t['api'])} | {fmt(t['cold'])} | {fmt(t['warm'])} | {peer} |")
+            print(rows[-1], flush=True)
+        browser.close()
+    load = os.getloadavg()
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.1f} "
+          f"(shared); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {a.repeats}")
+    print("| observations | data API | page, cold | page, warm | optuna-dashboard |")
+    print("|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
