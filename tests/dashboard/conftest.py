@@ -131,13 +131,14 @@ def _runs(srv: ServerProcess, d: Data, rng: random.Random) -> None:
     with httpx.Client(base_url=srv.url) as h:
         h.post("/v1/clients/1/projects", json={"id": d.project, "name": "Vision models"}).raise_for_status()
         for i in range(4):
-            body = {"name": f"resnet-{i}", "state": "completed", "assignments": {"lr": 0.01 * (i + 1), "depth": 18 + i},
+            body = {"name": f"resnet-{i}", "assignments": {"lr": 0.01 * (i + 1), "depth": 18 + i},
                     "assignments_meta": {"lr": {"source": "user"}},
                     "values": {"accuracy": {"value": 0.7 + 0.05 * i}, "loss": {"value": 1.0 - 0.1 * i}},
                     "logs": {"stdout": {"content": f"epoch 1 done\nrun {i} finished\n"}},
                     "metadata": {"gpu": "none", "seed": i}, "source_code": {"hash": f"abc{i}"}}
-            run = h.post(f"/v1/projects/{d.project}/training_runs", json=body).json()
-            d.runs.append(run["id"])
+            run = h.post(f"/v1/projects/{d.project}/training_runs", json=body)
+            run.raise_for_status()
+            d.runs.append(run.json()["id"])
         first = d.runs[0]
         for step in range(1, 6):
             values = [{"name": "accuracy", "value": 0.5 + 0.05 * step}, {"name": "loss", "value": 1.0 / step}]
@@ -145,6 +146,8 @@ def _runs(srv: ServerProcess, d: Data, rng: random.Random) -> None:
         f = h.post(f"/v1/training_runs/{first}/files", json={"content_length": len(PNG), "content_type": "image/png",
                                                               "name": "confusion matrix", "filename": "cm.png"}).json()
         httpx.put(f["upload"]["url"], content=PNG, headers=f["upload"]["headers"]).raise_for_status()
+        for rid in d.runs[1:]:
+            h.request("MERGE", f"/v1/training_runs/{rid}", json={"state": "completed"}).raise_for_status()
 
 
 @pytest.fixture

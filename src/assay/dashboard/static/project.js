@@ -50,7 +50,7 @@
   }
 
   function compare() {
-    const chosenRuns = runs.filter((r) => selected.has(r.id));
+    const chosenRuns = runs.filter((r) => selected.has(r.id)).sort((a, b) => Number(a.id) - Number(b.id));
     const rowsOf = allCols.filter((c) => !["select", "name"].includes(c.key));
     const head = el("tr", {}, el("th", { scope: "col", text: "" }), chosenRuns.map((r) => el("th", { scope: "col" }, el("a", { href: `/runs/${r.id}`, text: r.name }))));
     const body = rowsOf.map((c) => {
