@@ -116,6 +116,9 @@ def assay_times(browser, n: int, repeats: int) -> dict[str, list[float]]:  # typ
         proc.wait(20)
 
 
+CLI = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
+
+
 def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:  # type: ignore[no-untyped-def]
     import optuna
 
@@ -129,7 +132,7 @@ def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:
     study.add_trials([optuna.trial.create_trial(params={k: p[k] for k in dists}, distributions=dists, value=p["y"])
                       for p in points(n)])
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from optuna_dashboard._cli import main; sys.exit(main())", storage, "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-c", CLI, storage, "--port", str(port),
                              "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc)

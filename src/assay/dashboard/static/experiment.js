@@ -96,8 +96,20 @@
     ], layout({ xaxis: { title: { text: "observation #" } }, yaxis: { title: { text: m.name } } }));
   }
 
-  function renderImportance() {
-    const imp = D.importance || {};
+  let impCache = { marker: null, data: null };
+  async function renderImportance() {
+    let imp = D.importance || {};
+    if (imp.metric) {
+      // the optimizer's own importances (extremely randomized trees) when there are enough observations
+      if (impCache.marker !== marker) {
+        impCache = { marker, data: null };
+        try { impCache.data = await api(`/v1/experiments/${expId}/metric_importances`, { quiet: true }); }
+        catch (e) { if (e.status !== 422) throw e; }
+      }
+      const mine = impCache.data && impCache.data.data.find((d) => d.metric === imp.metric);
+      if (mine) imp = { metric: imp.metric, method: "extremely randomized trees (GET /v1/experiments/{id}/metric_importances)", values: mine.importances };
+      else imp = Object.assign({}, imp, { method: `${imp.method} (too few observations for the forest estimate)` });
+    }
     const vals = Object.entries(imp.values || {}).sort((a, b) => a[1] - b[1]);
     if (!vals.length) { Plotly.purge($("plot-importance")); $("plot-importance").replaceChildren(el("p", { class: "empty", text: "Needs observations." })); return; }
     $("plot-importance").querySelector("p.empty")?.remove();
@@ -345,8 +357,9 @@
     suggestionTable($("queued"), D.queued, "Queued suggestions");
     renderForm(); renderCode();
     await Assay.loadPlotly();
-    renderTrace(); renderImportance(); renderParcoords(); renderSlice(); renderPareto(); renderTasks();
-    await renderContour().catch((e) => Assay.message($("contour-note"), e.message));
+    renderTrace(); renderParcoords(); renderSlice(); renderPareto(); renderTasks();
+    await Promise.all([renderImportance().catch((e) => Assay.message($("imp-note"), e.message)),
+      renderContour().catch((e) => Assay.message($("contour-note"), e.message))]);
   }
 
   async function refresh(force) {
