@@ -360,13 +360,14 @@ class Service:
         space = space_of(exp)
         obs = [o for o in (_conform(space, o) for o in repo.all_observations(s, exp.id)) if o is not None]
         pending, _ = repo.list_suggestions(s, exp.id, state="open")
+        open_ = [(a, p.task) for a, p in ((conform_assignments(space, p.assignments), p) for p in pending)
+                 if a is not None]
         return Problem(
-            space=space, metrics=exp.metrics, observations=obs,
-            pending=[a for a in (conform_assignments(space, p.assignments) for p in pending) if a is not None],
+            space=space, metrics=exp.metrics, observations=obs, pending=[a for a, _ in open_],
             experiment_type=exp.type, tasks=exp.tasks,
             observation_budget=exp.observation_budget, parallel_bandwidth=exp.bandwidth, seed=seed,
             n_suggested=n_suggested, random_only=random_only or exp.development,
-            pending_tasks=[p.task for p in pending],
+            pending_tasks=[t for _, t in open_],
         )
 
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,

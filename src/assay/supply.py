@@ -147,8 +147,13 @@ class Supplier:
     def take(self, experiment_id: int, problem: Problem, fallback: Callable[[str], Candidate]) -> Candidate:
         """A candidate for ``problem``: ready, computed within the time-out, stale, or ``fallback(reason)``."""
         fp = fingerprint(problem)
-        seen = {problem.space.key(p) for p in problem.pending}
-        seen |= {problem.space.key(o.assignments) for o in problem.observations}
+        # with tasks, a point measured on a cheap task may rightly come back on another task
+        def key(a: Any, task: Any) -> tuple:
+            return problem.space.key(a), (task.name if problem.tasks and task is not None else None)
+
+        tasks = list(problem.pending_tasks) + [None] * (len(problem.pending) - len(problem.pending_tasks))
+        seen = {key(p, t) for p, t in zip(problem.pending, tasks, strict=True)}
+        seen |= {key(o.assignments, o.task) for o in problem.observations}
         deadline = time.monotonic() + self.timeout
         with self._cond:
             st = self._states.setdefault(experiment_id, _State())
@@ -157,7 +162,7 @@ class Supplier:
                 if st.fp == fp:
                     while st.ready:
                         c = st.ready.pop(0)
-                        if problem.space.key(c.assignments) not in seen:
+                        if key(c.assignments, c.task) not in seen:
                             if not st.ready:  # keep one ahead for the next request
                                 self._enqueue(experiment_id, None)
                             return c
@@ -171,7 +176,7 @@ class Supplier:
             for pool in (st.ready, st.stale):
                 while pool:
                     c = pool.pop(0)
-                    if problem.space.key(c.assignments) not in seen:
+                    if key(c.assignments, c.task) not in seen:
                         return Candidate(c.assignments, task=c.task, info=c.info,
                                          source=f"{c.source}; stale: computed before the latest observations "
                                                 f"(the model took over {self.timeout:g}s)")
