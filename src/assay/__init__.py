@@ -19,6 +19,22 @@ __all__ = [
     "Forbidden",
     "Unauthorized",
     "Unprocessable",
+    # run tracking (assay.tracking, loaded on first use)
+    "params",
+    "log_metric",
+    "log_metrics",
+    "log_checkpoint",
+    "log_metadata",
+    "log_dataset",
+    "log_model",
+    "log_image",
+    "log_file",
+    "log_failure",
+    "create_run",
+    "create_project",
+    "create_experiment",
+    "get_experiment",
+    "get_run",
 ]
 
 from assay.errors import (
@@ -31,6 +47,8 @@ from assay.errors import (
     Unprocessable,
 )
 
+_TRACKING = frozenset(__all__[__all__.index("params"):])
+
 if TYPE_CHECKING:
     from assay.client import Connection
 
@@ -41,4 +59,8 @@ def __getattr__(name: str) -> Any:
         from assay.client import Connection
 
         return Connection
+    if name in _TRACKING:
+        from assay import tracking
+
+        return getattr(tracking, name)
     raise AttributeError(f"module 'assay' has no attribute {name!r}")

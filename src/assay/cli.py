@@ -236,6 +236,15 @@ def version() -> None:
     console.print(__version__)
 
 
+def _register_workflow() -> None:
+    from assay.cli_runs import register
+
+    register(app)
+
+
+_register_workflow()
+
+
 def main() -> None:
     app()
 

@@ -217,6 +217,21 @@ class Connection:
         """One API call (``path`` like ``/v1/experiments``); returns the decoded JSON or raises an AssayError."""
         return self._transport.request(method, path, params, json, headers=headers)
 
+    def upload(self, url: str, content: bytes, *, headers: Mapping[str, str] | None = None,
+               method: str = "PUT") -> Any:
+        """Send bytes to an upload URL the server handed out (file artifacts); returns the file object."""
+        try:
+            resp = self._transport.client.request(method, url, content=content, headers=dict(headers or {}))
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"could not reach the assay server: {exc}") from exc
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {"message": resp.text}
+        if resp.status_code >= 400:
+            raise error_from_json(resp.status_code, body)
+        return body
+
     def close(self) -> None:
         if self._embedded is not None:
             self._embedded.__exit__(None, None, None)

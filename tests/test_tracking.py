@@ -1,0 +1,97 @@
+"""The Python tracking API (assay.create_run, assay.log_*, experiment.loop()) embedded and remote."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import assay
+from assay import tracking
+
+
+def _content(conn: assay.Connection, file_id: str) -> bytes:
+    resp = conn._transport.client.get(f"/v1/files/{file_id}/content")
+    assert resp.status_code == 200
+    return resp.content
+
+
+def test_create_run_logs_everything(conn: assay.Connection, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    artifact = tmp_path / "model.bin"
+    artifact.write_bytes(bytes(range(256)) * 64)
+    image = (np.arange(30 * 20 * 3).reshape(30, 20, 3) % 256).astype(np.uint8)
+    with assay.create_run("baseline", project="track", connection=conn) as run:
+        assert tracking.current_run() is run
+        assay.params.setdefaults(lr=0.01, depth=4)
+        assay.params.depth = 5
+        print("hello from the run")
+        assay.log_metric("accuracy", 0.9, stddev=0.01)
+        assay.log_metrics({"loss": 0.2}, f1=(0.8, 0.05))
+        assay.log_checkpoint({"loss": 0.5}, metadata={"epoch": 1})
+        assay.log_metadata("note", {"not": "a scalar"})
+        assay.log_dataset("digits")
+        assay.log_model(run)  # an object: its type name is recorded
+        image_file = assay.log_image(image, name="img")
+        file_obj = assay.log_file(artifact, name="weights")
+        with pytest.raises(ValueError):
+            assay.log_metric("accuracy", float("inf"))
+    assert tracking.current_run() is None
+    assert "hello from the run" in capsys.readouterr().out
+    r = conn.request("GET", f"/v1/training_runs/{run.id}")
+    assert r["state"] == "completed" and r["project"] == "track"
+    assert r["assignments"] == {"lr": 0.01, "depth": 5}
+    assert r["values"]["accuracy"]["value_stddev"] == 0.01 and r["values"]["f1"]["value_stddev"] == 0.05
+    assert r["metadata"]["note"] == "{'not': 'a scalar'}" and list(r["datasets"]) == ["digits"]
+    assert r["model"]["type"] == "RunContext" and r["checkpoint_count"] == 1
+    assert "hello from the run" in r["logs"]["stdout"]["content"]
+    assert _content(conn, file_obj["id"]) == artifact.read_bytes()
+    assert file_obj["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
+    png = _content(conn, image_file["id"])
+    assert png.startswith(b"\x89PNG") and image_file["content_type"] == "image/png"
+    # decode our PNG back: the pixels survive
+    idat = png[png.index(b"IDAT") + 4:png.index(b"IEND") - 8]
+    rows = zlib.decompress(idat)
+    assert np.array_equal(np.frombuffer(rows, np.uint8).reshape(30, 1 + 60)[:, 1:].reshape(30, 20, 3), image)
+
+
+def test_failures_and_outside_a_run(embedded: assay.Connection) -> None:
+    assert assay.log_metric("x", 1.0) is None  # no run: a no-op
+    with pytest.raises(RuntimeError):
+        with assay.create_run("crash", project="track", connection=embedded, capture=False) as run:
+            raise RuntimeError("bad batch")
+    r = embedded.request("GET", f"/v1/training_runs/{run.id}")
+    assert r["state"] == "failed" and "bad batch" in r["metadata"]["error"]
+    with assay.create_run("gave up", project="track", connection=embedded, capture=False) as run2:
+        assay.log_failure()
+    assert embedded.request("GET", f"/v1/training_runs/{run2.id}")["state"] == "failed"
+    with pytest.raises(TypeError):
+        run2.log_image(object())
+
+
+def test_experiment_loop(embedded: assay.Connection) -> None:
+    exp = assay.create_experiment(
+        name="loop", project="track", connection=embedded, budget=4,
+        parameters=[{"name": "x", "type": "double", "bounds": {"min": -1, "max": 1}}],
+        metrics=[{"name": "y", "objective": "minimize"}])
+    ids = []
+    for i, run in enumerate(exp.loop()):
+        ids.append(run.id)
+        with pytest.raises(ValueError):
+            assay.params.x = 5.0  # suggested: fixed
+        if i == 1:
+            assay.log_failure()
+            continue
+        if i == 2:
+            continue  # never logs y: a failed observation
+        assay.log_metric("y", assay.params.x ** 2)
+    assert len(ids) == 4 and exp.is_finished()
+    runs = {r["id"]: r for r in exp.runs()}
+    assert set(runs) == set(ids)
+    assert [runs[i]["state"] for i in ids] == ["completed", "failed", "completed", "completed"]
+    obs = embedded.request("GET", f"/v1/experiments/{exp.id}/observations")["data"]
+    assert sum(o["failed"] for o in obs) == 2
+    best = exp.get_best_runs()
+    assert len(best) == 1 and best[0]["id"] in (ids[0], ids[3])
