@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -12,6 +16,7 @@ from sigopt.exception import ApiException, ProjectNotFoundException
 from sigopt.factory import SigOptFactory
 from sigopt.file_utils import create_api_image_payload
 
+import assay
 from tests.conftest import ServerProcess
 
 
@@ -171,3 +176,18 @@ def test_errors(sig: SigOptConnection) -> None:
         sig.training_runs(run.id).update(state="active")
     assert err.value.status_code == 409
     assert sig.training_runs(run.id).fetch().state == "completed"
+
+
+def test_sigopt_script_under_assay_run(server: ServerProcess, tmp_path: Path) -> None:
+    """A script instrumented with `import sigopt` reports into the run `assay run --url` opened."""
+    (tmp_path / "s.py").write_text("import sigopt\nsigopt.params.setdefault('lr', 0.3)\n"
+                                   "sigopt.log_metric('acc', 0.77)\nsigopt.log_checkpoint({'loss': 0.4})\n")
+    env = {**os.environ, "ASSAY_PROJECT": "sig-script",
+           "PYTHONPATH": os.pathsep.join(p for p in [str(Path(assay.__file__).parents[1]),
+                                                     os.environ.get("PYTHONPATH", "")] if p)}
+    out = subprocess.run([sys.executable, "-m", "assay", "run", "--url", server.url, "--", sys.executable, "s.py"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    runs = httpx.get(f"{server.url}/v1/clients/1/projects/sig-script/training_runs").json()["data"]
+    assert len(runs) == 1 and runs[0]["state"] == "completed" and runs[0]["assignments"] == {"lr": 0.3}
+    assert runs[0]["values"]["acc"]["value"] == 0.77 and runs[0]["checkpoint_count"] == 1
