@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from assay.errors import Unprocessable
 
@@ -42,10 +42,39 @@ Text = Annotated[str, StringConstraints(max_length=500)]
 Metadata = dict[Annotated[str, StringConstraints(max_length=100)], str | float | int | bool | None]
 
 
+MAX_DEPTH = 32
+
+
+def check_text(value: Any, where: str = "body", depth: int = 0) -> None:
+    """Refuse text no database stores faithfully (NUL, lone surrogates) and absurd nesting, anywhere in ``value``."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_text(k, where, depth + 1)
+            check_text(v, f"{where}.{k}" if isinstance(k, str) and len(k) < 100 else where, depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_text(v, f"{where}[{i}]", depth + 1)
+
+
 class Strict(BaseModel):
-    """Base: unknown fields and non-finite numbers are refused."""
+    """Base: unknown fields, non-finite numbers, NUL characters and lone surrogates are refused."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        check_text(data, "body")
+        return data
 
 
 class BoundsIn(Strict):
@@ -243,6 +272,15 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def text_error(msg: str) -> tuple[str, str] | None:
+    """``(field, message)`` from a :func:`check_text` error ("Value error, body.x: ..."), else ``None``."""
+    head = "Value error, body"
+    if not msg.startswith(head) or ": " not in msg:
+        return None
+    where, _, what = msg[len(head):].partition(": ")
+    return where.lstrip("."), what
+
+
 def describe(err: ValidationError, prefix: str = "") -> tuple[str, str]:
     """First problem of a pydantic error as ``(field, message)``."""
     first = err.errors()[0]
@@ -255,6 +293,11 @@ def describe(err: ValidationError, prefix: str = "") -> tuple[str, str]:
         msg = "unknown field"
     elif first["type"] == "finite_number":
         msg = "must be a finite number"
+    elif (te := text_error(msg)) is not None:
+        sub, msg = te
+        field = ".".join(x for x in (field, sub) if x)
+        if prefix and not field.startswith(prefix):
+            field = f"{prefix}.{field}"
     return field, f"Invalid {field or 'body'}: {msg}"
 
 

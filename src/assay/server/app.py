@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assay import __version__
 from assay.config import Settings
 from assay.errors import AssayError
-from assay.schemas import _loc
+from assay.schemas import _loc, text_error
 from assay.service import Service
 from assay.store import Store
 
@@ -47,6 +47,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[str | None, str]:
         msg = "unknown field"
     elif kind == "finite_number":
         msg = "must be a finite number"
+    elif (te := text_error(msg)) is not None:
+        sub, msg = te
+        field = ".".join(x for x in (field, sub) if x) or None
     return field, f"Invalid {field or 'body'}: {msg}"
 
 
@@ -93,6 +96,33 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(body.body)).encode())]})
         await send({"type": "http.response.body", "body": body.body})
+
+
+class CleanURLs:
+    """400 for a path or query string carrying NUL bytes or invalid UTF-8 (databases refuse such text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            from urllib.parse import unquote_to_bytes
+
+            raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            bad = False
+            for part in (raw, scope.get("query_string", b"")):
+                data = unquote_to_bytes(part.replace(b"+", b" "))
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad = True
+                bad = bad or b"\x00" in data
+            if bad:
+                resp = JSONResponse({"object": "error", "status": 400,
+                                     "message": "the URL contains NUL bytes or invalid UTF-8"}, status_code=400)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _is_file_upload(path: str) -> bool:
@@ -187,6 +217,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for mod in (experiments, suggestions, observations, tokens, analysis):
         app.include_router(mod.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
+    app.add_middleware(CleanURLs)
 
     from assay.server.routes import aiexperiments, files, projects, training_runs
 

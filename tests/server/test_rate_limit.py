@@ -1,0 +1,69 @@
+"""Per-token rate limiting on a real server: 429 + Retry-After, and the clients back off and succeed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import assay
+from assay.access import Access
+from assay.errors import RateLimited
+from assay.server.auth import RateLimiter
+from assay.store import Store
+from tests.conftest import ServerProcess
+
+
+def test_bucket_refills_at_the_rate() -> None:
+    lim = RateLimiter(rate=10, burst=2)
+    lim.check(1)
+    lim.check(1)
+    with pytest.raises(RateLimited) as exc:
+        lim.check(1)
+    assert 0 < exc.value.retry_after <= 1.0
+    lim.check(2)  # other tokens have their own bucket
+    time.sleep(0.15)
+    lim.check(1)
+    assert RateLimiter(rate=0, burst=1).check(1) is None  # 0: unlimited
+
+
+def test_server_limits_per_token_and_clients_back_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = ServerProcess(tmp_path / "h", auth=True,
+                         extra_env={"ASSAY_RATE_LIMIT": "4", "ASSAY_RATE_BURST": "4"}).start()
+    try:
+        admin = proc.token
+        assert admin
+        store = Store(f"sqlite:///{tmp_path / 'h' / 'assay.db'}")
+        other = Access(store).operator_create_token(1, role="read")["token"]
+        store.dispose()
+        with httpx.Client(base_url=proc.url, auth=(admin, "")) as h:
+            codes = [h.get("/v1/experiments") for _ in range(12)]
+        limited = [r for r in codes if r.status_code == 429]
+        assert limited, [r.status_code for r in codes]
+        assert int(limited[0].headers["retry-after"]) >= 1
+        assert limited[0].json()["object"] == "error" and "rate limit" in limited[0].json()["message"]
+        # another token is not slowed down by the first one's burst
+        assert httpx.get(proc.url + "/v1/experiments", auth=(other, "")).status_code == 200
+
+        # the public sigopt client retries 429s with exponential backoff: every call succeeds
+        from sigopt import Connection as SigOpt
+
+        monkeypatch.setenv("SIGOPT_API_URL", proc.url)
+        sig = SigOpt(client_token=admin)
+        exp = sig.experiments().create(name="rl", parameters=[dict(name="x", type="double",
+                                                                   bounds=dict(min=0, max=1))],
+                                       metrics=[dict(name="y")], observation_budget=30)
+        t0 = time.monotonic()
+        for _ in range(5):
+            s = sig.experiments(exp.id).suggestions().create()
+            sig.experiments(exp.id).observations().create(suggestion=s.id, value=s.assignments["x"])
+        assert time.monotonic() - t0 > 1.0  # 10 calls at 4/s had to wait
+        assert sig.experiments(exp.id).fetch().progress.observation_count == 5
+        # assay's own client honours Retry-After too
+        with assay.Connection(proc.url, token=admin) as conn:
+            for _ in range(8):
+                assert conn.experiments(exp.id).fetch().id == exp.id
+    finally:
+        proc.stop()
