@@ -6,12 +6,12 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +22,25 @@ from assay.schemas import _loc, text_error
 from assay.service import Service
 from assay.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "ERROR_RESPONSES"]
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns (SigOpt's shape)."""
+
+    object: Literal["error"] = "error"
+    status: int
+    message: str
+    field: str | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in ((400, "Breaks a rule of the API"), (401, "Missing or invalid API token"),
+                       (403, "The token's role does not allow this"), (404, "No such object (for this token)"),
+                       (409, "Conflicts with stored state"), (413, "Request body too large"),
+                       (422, "Wrong types or shape"), (429, "Rate limit exceeded; see Retry-After"))
+}
 
 log = logging.getLogger("assay.server")
 
@@ -215,14 +233,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     from assay.server.routes import analysis, experiments, observations, suggestions, tokens
 
     for mod in (experiments, suggestions, observations, tokens, analysis):
-        app.include_router(mod.router)
+        app.include_router(mod.router, responses=ERROR_RESPONSES)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
     app.add_middleware(CleanURLs)
 
     from assay.server.routes import aiexperiments, files, projects, training_runs
 
     for mod in (projects, training_runs, files, aiexperiments):
-        app.include_router(mod.router)
+        app.include_router(mod.router, responses=ERROR_RESPONSES)
 
     from assay.dashboard.routes import router as dashboard_router
 
