@@ -521,12 +521,17 @@ class RunService:
     def open_upload(self, file_id: Any, token: str | None) -> UploadSink:
         fid = _int_id(file_id, "file")
         with self.store.read() as s:
-            f = runs_repo.get_file(s, fid)
-            expected = runs_repo.file_token_hash(s, fid)
+            # The token is checked first, and a missing file answers like a wrong token: without the
+            # token nobody learns whether a file id exists (other teams' files included).
+            try:
+                f = runs_repo.get_file(s, fid)
+                expected = runs_repo.file_token_hash(s, fid)
+            except NotFound:
+                f, expected = None, None
+            if f is None or not token or expected is None or not secrets.compare_digest(expected, _token_hash(token)):
+                raise Forbidden(f"the upload token for file {fid} is missing or wrong", field="token")
             if f.uploaded:
                 raise Conflict(f"file {fid} is already uploaded", field="file")
-            if not token or expected is None or not secrets.compare_digest(expected, _token_hash(token)):
-                raise Forbidden(f"the upload token for file {fid} is missing or wrong", field="token")
         tmp = self.artifact_dir / "tmp" / f"{fid}-{uuid.uuid4().hex}.part"
         return UploadSink(f, token, tmp, min(f.content_length, self.max_file_bytes))
 

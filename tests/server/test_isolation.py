@@ -67,11 +67,40 @@ def _user(t: Team) -> None:
                              json={"email": f"{t.marker}@b.example", "name": t.marker})["id"]
 
 
+def _project(t: Team) -> None:
+    if "project" not in t.ids:
+        ref = f"proj-c{t.client_id}"  # echoed in 404 messages: must not carry the marker
+        t.ids["project"] = t.req("POST", f"/v1/clients/{t.client_id}/projects",
+                                 json={"id": ref, "name": t.marker, "metadata": {"k": t.marker}})["id"]
+
+
+def _run_objects(t: Team) -> None:
+    """A training run with a checkpoint and an uploaded file."""
+    if "run_id" in t.ids:
+        return
+    _project(t)
+    run = t.req("POST", f"/v1/clients/{t.client_id}/projects/{t.ids['project']}/training_runs",
+                json={"name": t.marker, "metadata": {"k": t.marker}})
+    t.ids["run_id"] = run["id"]
+    cp = t.req("POST", f"/v1/training_runs/{run['id']}/checkpoints",
+               json={"values": [{"name": "acc", "value": 0.5}], "metadata": {"k": t.marker}})
+    t.ids["checkpoint_id"] = cp["id"]
+    data = t.marker.encode()
+    f = t.req("POST", f"/v1/training_runs/{run['id']}/files",
+              json={"content_length": len(data), "name": t.marker, "filename": "notes.txt",
+                    "content_type": "text/plain"})
+    t.ids["file_id"] = f["id"]
+    up = f["upload"]
+    r = t.c.put(up["url"].replace("http://test", ""), content=data, headers=up["headers"])
+    assert r.status_code == 200, r.text
+
+
 # path parameter name -> factory making team B's object and storing its id under that name
 FACTORIES: dict[str, Callable[[Team], None]] = {
     "experiment_id": _experiment_objects, "suggestion_id": _experiment_objects,
     "observation_id": _experiment_objects, "queued_id": _experiment_objects,
     "token_id": _token, "client_id": lambda t: None, "user_id": _user,
+    "project": _run_objects, "run_id": _run_objects, "checkpoint_id": _run_objects, "file_id": _run_objects,
 }
 
 
@@ -188,4 +217,18 @@ def test_share_token_of_team_a_reads_nothing_of_team_b(world: dict[str, Any]) ->
     r = c.post("/v1/tokens", json={"experiment": b.ids["experiment_id"]}, headers=bearer(a.token))
     assert r.status_code == 404
     r = c.post(f"/v1/experiments/{b.ids['experiment_id']}/tokens", headers=bearer(a.token))
+    assert r.status_code == 404
+
+
+def test_share_token_for_a_training_run(world: dict[str, Any]) -> None:
+    c, a, b = world["c"], world["a"], world["b"]
+    share = a.req("POST", "/v1/tokens", json={"training_run": a.ids["run_id"]})
+    assert share["training_run"] == a.ids["run_id"] and share["role"] == "read"
+    h = bearer(share["token"])
+    assert c.get(f"/v1/training_runs/{a.ids['run_id']}", headers=h).status_code == 200
+    assert c.get(f"/v1/training_runs/{a.ids['run_id']}/checkpoints", headers=h).status_code == 200
+    assert c.get(f"/v1/training_runs/{b.ids['run_id']}", headers=h).status_code == 404
+    assert c.get(f"/v1/files/{a.ids['file_id']}", headers=h).status_code == 404  # only the run's own paths
+    assert c.put(f"/v1/training_runs/{a.ids['run_id']}", json={"name": "x"}, headers=h).status_code in (403, 404)
+    r = c.post("/v1/tokens", json={"training_run": b.ids["run_id"]}, headers=bearer(a.token))
     assert r.status_code == 404

@@ -312,7 +312,7 @@ def file_token_hash(session: Session, file_id: int) -> str | None:
 
 def mark_file_uploaded(session: Session, file_id: int, sha256: str) -> StoredFile:
     session.execute(update(FileRow).where(FileRow.id == file_id)
-                    .values(uploaded=True, sha256=sha256, upload_token_hash=None))
+                    .values(uploaded=True, sha256=sha256))  # the token hash stays: reuse answers 409
     return _file(file_row(session, file_id))
 
 
