@@ -55,7 +55,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.log = home / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(

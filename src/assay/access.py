@@ -301,7 +301,11 @@ class Access:
                               development: bool = False, experiment: int | None = None,
                               lifetime: int | None = None) -> dict[str, Any]:
         """A token for any team, made by whoever can open the database."""
-        with self.store.read() as s:
+        from assay.store.repository import ensure_client
+
+        with self.store.write() as s:
+            if client_id == 1:
+                ensure_client(s, 1)  # the default team exists from the first start on
             repo.get_client(s, client_id)
         body: dict[str, Any] = {"role": role, "name": name, "development": development, "experiment": experiment,
                                 "lifetime": lifetime}
@@ -326,7 +330,10 @@ class Access:
 
     def create_team(self, name: str) -> tuple[int, dict[str, Any]]:
         """A new team and its first admin token."""
+        from assay.store.repository import ensure_client
+
         with self.store.write() as s:
+            ensure_client(s, 1)  # team 1 is the default team; new teams come after it
             cid = repo.create_client(s, name, _now())
             record(s, Principal(client_id=cid), "client.create", "client", cid, {"name": name})
         return cid, self.operator_create_token(cid, role="admin", name="team admin")

@@ -1,0 +1,66 @@
+"""`assay token create/list/revoke`, `assay team create`, `assay audit` against a real database."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli import app
+from assay.config import Settings
+from assay.server.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+@pytest.fixture
+def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("ASSAY_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "250")
+    return CliRunner()
+
+
+def secret_of(output: str) -> str:
+    return next(w for w in output.split() if w.startswith("assay_"))
+
+
+def test_token_lifecycle(cli: CliRunner, home: Path) -> None:
+    out = cli.invoke(app, ["token", "create", "--role", "read", "--name", "dashboard viewer"])
+    assert out.exit_code == 0, out.output
+    secret = secret_of(out.output)
+    listed = cli.invoke(app, ["token", "list"])
+    assert listed.exit_code == 0 and "dashboard viewer" in listed.output and "read" in listed.output
+    assert secret not in listed.output and secret[:12] in listed.output  # only the prefix, never the secret
+
+    with TestClient(create_app(Settings(home=home, auth=True, precompute=False)), base_url="http://t") as c:
+        h = {"Authorization": f"Bearer {secret}"}
+        assert c.get("/v1/experiments", headers=h).status_code == 200
+        assert c.post("/v1/experiments", json={}, headers=h).status_code == 403
+        token_id = c.get("/v1/tokens/self", headers=h).json()["id"]
+        out = cli.invoke(app, ["token", "revoke", token_id])
+        assert out.exit_code == 0 and "revoked" in out.output
+        assert c.get("/v1/experiments", headers=h).status_code == 401
+    assert "dashboard viewer" not in cli.invoke(app, ["token", "list"]).output
+    assert "dashboard viewer" in cli.invoke(app, ["token", "list", "--all"]).output
+    assert cli.invoke(app, ["token", "revoke", "999"]).exit_code == 1
+
+
+def test_team_create_and_audit(cli: CliRunner, home: Path) -> None:
+    out = cli.invoke(app, ["team", "create", "vision"])
+    assert out.exit_code == 0, out.output
+    secret = secret_of(out.output)
+    assert "vision" in cli.invoke(app, ["team", "list"]).output
+    with TestClient(create_app(Settings(home=home, auth=True, precompute=False)), base_url="http://t") as c:
+        me = c.get("/v1/tokens/self", headers={"Authorization": f"Bearer {secret}"}).json()
+        assert me["role"] == "admin" and me["client"] != "1"
+        team = me["client"]
+    audit = cli.invoke(app, ["audit", "--team", team])
+    assert audit.exit_code == 0 and "client.create" in audit.output and "token.create" in audit.output
+    dev = cli.invoke(app, ["token", "create", "--team", team, "--development", "--expires-in", "2d"])
+    assert dev.exit_code == 0 and "development" in dev.output
+    assert cli.invoke(app, ["token", "create", "--team", "424242"]).exit_code == 1
+    assert cli.invoke(app, ["token", "create", "--expires-in", "soon"]).exit_code != 0
