@@ -79,7 +79,11 @@ def test_sigkill_during_concurrent_writes(tmp_path: Path, database_url: str | No
     proc = ServerProcess(home, database_url=database_url).start()
     body = {"name": "crash", "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
             "metrics": [{"name": "y"}], "observation_budget": 100000}
-    eid = httpx.post(proc.url + "/v1/experiments", json=body, timeout=30).json()["id"]
+    try:
+        eid = httpx.post(proc.url + "/v1/experiments", json=body, timeout=30).json()["id"]
+    except BaseException:
+        proc.kill()
+        raise
     acked: dict = {}
     lock = threading.Lock()
     stop = threading.Event()
