@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--tag", default="full")
     rep.add_argument("--results-dir", type=Path, default=HERE / "results")
     rep.add_argument("--out", type=Path, default=None)
+    rep.add_argument("--note", default=None, help="replace the sentence at the top of the report")
     sub.add_parser("list", help="list problems and optimizers with availability")
     sub.add_parser("setup-hebo", help="create benchmarks/.venv-hebo with HEBO and its old numpy")
     return ap
@@ -66,13 +67,26 @@ def _parser() -> argparse.ArgumentParser:
 def _finish(results: Path, meta: dict[str, Any], out: Path) -> dict[str, Any]:
     runs = [r for r in runner.load_runs(results, meta["budget"])
             if r["problem"] in meta["problems"] and r["optimizer"] in meta["optimizers"]
-            and r["seed"] in meta["seeds"]]
+            and r["seed"] in meta["seeds"] and not r.get("error")]
+    # Compare like with like: per problem, only seeds that every optimizer completed.
+    done: dict[tuple[str, int], set[str]] = {}
+    for r in runs:
+        done.setdefault((r["problem"], r["seed"]), set()).add(r["optimizer"])
+    complete = {k for k, v in done.items() if v >= set(meta["optimizers"])}
+    expected = len(meta["problems"]) * len(meta["seeds"])
+    meta = {**meta, "complete_studies": len(complete), "expected_studies": expected,
+            "seeds_done": {p: sorted(s for (q, s) in complete if q == p) for p in meta["problems"]}}
+    runs = [r for r in runs if (r["problem"], r["seed"]) in complete]
     scored = scoring.score(runs)
     summary = scoring.summarize(scored)
     (results / "summary.json").write_text(json.dumps({"meta": meta, "summary": summary, "problems": scored},
                                                      indent=1, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.render(meta, scored, summary))
+    text = report.render(meta, scored, summary)
+    old = out.read_text() if out.exists() else ""
+    if "\n## Multitask" in old:  # hand-written by benchmarks.multitask's author: keep it
+        text += "\n" + old[old.index("\n## Multitask") + 1:]
+    out.write_text(text)
     print(f"wrote {out} and {results / 'summary.json'}")
     return summary
 
@@ -123,6 +137,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_report(a: argparse.Namespace) -> int:
     results = a.results_dir / a.tag
     meta = json.loads((results / "meta.json").read_text())
+    if a.note is not None:
+        meta["note"] = a.note
     out = a.out or ((results / "report.md") if meta["tag"] == "quick" else ROOT / "docs" / "benchmarks.md")
     _finish(results, meta, out)
     return 0

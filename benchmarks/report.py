@@ -65,7 +65,8 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         "## Run",
         "",
         f"- command: `{meta['command']}`",
-        f"- date: {meta['date']} (UTC); total wall time {meta.get('wall_minutes', float('nan')):.0f} min",
+        f"- date: {meta['date']} (UTC); total wall time "
+        + (f"{meta['wall_minutes']:.0f} min" if "wall_minutes" in meta else "– (stopped before the end)"),
         f"- configuration: budget **{meta['budget']}** evaluations, **{len(meta['seeds'])} seeds** "
         f"({', '.join(map(str, meta['seeds']))}), {len(meta['problems'])} problems, sequential (1 job)"
         if meta.get("jobs", 1) == 1 else
@@ -76,6 +77,10 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         "- optimizers: " + "; ".join(f"**{o}** ({meta['optimizer_versions'].get(o, '?')}: "
                                       f"{optimizers.OPTIMIZERS[o].description})" for o in opts),
     ]
+    if meta.get("complete_studies", 0) < meta.get("expected_studies", 0):
+        lines.append(f"- **partial**: {meta['complete_studies']} of {meta['expected_studies']} (problem, seed) "
+                     "studies completed by every optimizer; only those are scored. Seeds per problem: "
+                     + ", ".join(f"{p} {len(s)}" for p, s in meta["seeds_done"].items()))
     if meta.get("skipped"):
         lines.append("- not run: " + "; ".join(f"{o} ({why})" for o, why in meta["skipped"].items()))
     lines += [
@@ -85,8 +90,9 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         "observed point after the budget, *R* is random search's mean final value and *f\\** the best known "
         "value (the known optimum for synthetic functions, the best value any optimizer found in this run for "
         "real ones). Random search averages 0; 100 is the best known. Mean ± standard error over seeds. "
-        "**Speed-up** = budget ÷ median number of evaluations an optimizer needs to reach *R* (random search "
-        "needs about the whole budget by construction; 0 = median run never reached it). **Time / suggestion** "
+        "**Speed-up** = random search's median number of evaluations to reach *R* ÷ the optimizer's (the budget "
+        "stands in when random search's median run never reaches *R*; 0 = the optimizer's median run never did). "
+        "**Time / suggestion** "
         "is the optimizer's own time (ask + tell, through the embedded API for assay), not the objective's.",
         "",
         "## Summary",

@@ -63,6 +63,10 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
         res: dict[str, Any] = {"budget": budget, "random_mean_final": R, "best_known": fstar,
                                "best_known_source": "known optimum" if problem and problem.optimum is not None
                                else "best value seen in this run", "optimizers": {}}
+        rand_reach = [next((i + 1 for i in range(budget) if t[i] <= R), math.inf) for t in traces["random"]]
+        ref = float(np.median(rand_reach))
+        ref = ref if math.isfinite(ref) else float(budget)
+        res["random_reach_median"] = ref
         for o, ts in traces.items():
             finals = [float(t[budget - 1]) for t in ts]
             scores = [100.0 * (R - f) / span if span > 1e-12 else float("nan") for f in finals]
@@ -78,7 +82,7 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "errors": sorted({str(r.get("error")) for r in by_opt[o] if r.get("error")}),
                 "score_mean": sm, "score_se": sse, "final_mean": fm, "final_se": fse,
                 "reach_median": med, "reached": sum(math.isfinite(x) for x in reach),
-                "speedup": budget / med if math.isfinite(med) else 0.0,
+                "speedup": ref / med if math.isfinite(med) else 0.0,
                 "suggest_s_mean": float(asks.mean()) if len(asks) else float("nan"),
                 "suggest_s_p50": float(np.median(asks)) if len(asks) else float("nan"),
                 "suggest_s_max": float(asks.max()) if len(asks) else float("nan"),
