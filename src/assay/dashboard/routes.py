@@ -35,7 +35,18 @@ def plotly_js_path() -> Path:
 
 
 def _page(name: str) -> HTMLResponse:
-    return HTMLResponse((TEMPLATES / name).read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"})
+    """A page: the shared head and navigation (``_head.html``) followed by the page's own body.
+
+    A page template that starts with ``<!-- title: X -->`` gets the shared head; one without it
+    (the login page) is served as it is.
+    """
+    body = (TEMPLATES / name).read_text(encoding="utf-8")
+    first, _, rest = body.partition("\n")
+    if first.startswith("<!-- title:"):
+        title = first.removeprefix("<!-- title:").removesuffix("-->").strip()
+        head = (TEMPLATES / "_head.html").read_text(encoding="utf-8").replace("__TITLE__", title)
+        body = head + rest
+    return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
 
 # -- pages -----------------------------------------------------------------------------------
