@@ -244,7 +244,8 @@ def summarize(results: dict[str, Any]) -> str:
     for pname, runs in results["runs"].items():
         p = PROBLEMS[pname]
         bo = runs.get("assay-bo", [])
-        targets = {"T1": _median([best_at(t, budget // 2) for t in bo]), "T2": _median([best_at(t, budget) for t in bo])}
+        targets = {"T1": _median([best_at(t, budget // 2) for t in bo]),
+                   "T2": _median([best_at(t, budget) for t in bo])}
         lines += [f"**{pname}** — {p.description}. Budget {budget} (= full-task evaluations). Targets from "
                   f"assay-bo's median best: T1 = at cost {budget // 2} = {targets['T1']:.4g}, "
                   f"T2 = at cost {budget} = {targets['T2']:.4g}.", "",
