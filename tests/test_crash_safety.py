@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from assay.store import Store
 from tests.conftest import ServerProcess
@@ -17,13 +15,6 @@ from tests.conftest import ServerProcess
 WRITERS = 4
 BATCH = 5
 
-
-def _database_urls() -> list:  # type: ignore[type-arg]
-    urls = [pytest.param(None, id="sqlite")]
-    pg = os.environ.get("ASSAY_TEST_POSTGRES_URL")
-    urls.append(pytest.param(pg, id="postgres", marks=[pytest.mark.postgres,
-                             pytest.mark.skipif(not pg, reason="ASSAY_TEST_POSTGRES_URL not set")]))
-    return urls
 
 
 def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
@@ -73,8 +64,8 @@ def _writer(url: str, eid: str, wid: int, stop: threading.Event, acked: dict, lo
                     acked[key] = rec
 
 
-@pytest.mark.parametrize("database_url", _database_urls())
-def test_sigkill_during_concurrent_writes(tmp_path: Path, database_url: str | None) -> None:
+def test_sigkill_during_concurrent_writes(tmp_path: Path, database_url: str) -> None:
+    """On SQLite and on PostgreSQL (the shared ``database_url`` fixture gives a fresh database of each)."""
     home = tmp_path / "h"
     proc = ServerProcess(home, database_url=database_url).start()
     body = {"name": "crash", "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
@@ -99,8 +90,8 @@ def test_sigkill_during_concurrent_writes(tmp_path: Path, database_url: str | No
         t.join(30)
     assert len(acked) >= 40, "too few writes before the kill to mean anything"
 
-    if database_url is None:
-        db = sqlite3.connect(home / "assay.db")
+    if database_url.startswith("sqlite"):
+        db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
 
