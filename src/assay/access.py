@@ -356,11 +356,7 @@ class Access:
         if p.role != "admin":
             raise Forbidden("only an admin token can add users")
         with self.store.write() as s:
-            from sqlalchemy import select
-
-            from assay.store.models import UserRow
-
-            if s.execute(select(UserRow.id).where(UserRow.email == req.email)).first() is not None:
+            if repo.user_email_exists(s, req.email):
                 from assay.errors import Conflict
 
                 raise Conflict(f"a user with email {req.email!r} exists", field="email")

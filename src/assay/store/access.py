@@ -67,6 +67,10 @@ def insert_user(session: Session, client_id: int, email: str, name: str | None, 
     return _user(row)
 
 
+def user_email_exists(session: Session, email: str) -> bool:
+    return session.execute(select(UserRow.id).where(UserRow.email == email)).first() is not None
+
+
 def _user(row: UserRow) -> dict[str, Any]:
     return {"id": row.id, "client_id": row.client_id, "email": row.email, "name": row.name, "role": row.role,
             "created": row.created}
