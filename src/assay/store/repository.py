@@ -133,18 +133,26 @@ def insert_experiment(session: Session, exp: Experiment, seed: int) -> Experimen
     return _experiment(row)
 
 
-def experiment_row(session: Session, experiment_id: int, *, lock: bool = False,
-                   client_id: int | None = None) -> ExperimentRow:
-    """The row, locked ``FOR UPDATE`` when ``lock`` (serializes writers on PostgreSQL)."""
-    stmt = select(ExperimentRow).where(ExperimentRow.id == experiment_id)
+def scoped_row(session: Session, model: Any, row_id: int, what: str, *, client_id: int | None = None,
+               lock: bool = False) -> Any:
+    """The ``model`` row with ``row_id`` owned by ``client_id`` (any owner when None), locked
+    ``FOR UPDATE`` when ``lock``; :class:`NotFound` naming ``what`` otherwise (another team's row
+    answers exactly like a missing one)."""
+    stmt = select(model).where(model.id == row_id)
     if client_id is not None:
-        stmt = stmt.where(ExperimentRow.client_id == client_id)
+        stmt = stmt.where(model.client_id == client_id)
     if lock:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"experiment {experiment_id} does not exist", field="experiment")
+        raise NotFound(f"{what.replace('_', ' ')} {row_id} does not exist", field=what)
     return row
+
+
+def experiment_row(session: Session, experiment_id: int, *, lock: bool = False,
+                   client_id: int | None = None) -> ExperimentRow:
+    """The row, locked ``FOR UPDATE`` when ``lock`` (serializes writers on PostgreSQL)."""
+    return scoped_row(session, ExperimentRow, experiment_id, "experiment", client_id=client_id, lock=lock)
 
 
 def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,

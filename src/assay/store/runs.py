@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from assay.domain import Checkpoint, MetricValue, Project, StoredFile, TrainingRun
 from assay.errors import NotFound
 from assay.store.models import CheckpointRow, ExperimentRow, FileRow, ProjectRow, TrainingRunRow
-from assay.store.repository import now
+from assay.store.repository import now, scoped_row
 
 __all__ = [
     "insert_project",
@@ -132,15 +132,7 @@ def insert_run(session: Session, *, client_id: int, project: Project, name: str,
 
 
 def run_row(session: Session, run_id: int, *, client_id: int | None = None, lock: bool = False) -> TrainingRunRow:
-    stmt = select(TrainingRunRow).where(TrainingRunRow.id == run_id)
-    if client_id is not None:
-        stmt = stmt.where(TrainingRunRow.client_id == client_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"training run {run_id} does not exist", field="training_run")
-    return row
+    return scoped_row(session, TrainingRunRow, run_id, "training_run", client_id=client_id, lock=lock)
 
 
 def get_run(session: Session, run_id: int, *, client_id: int | None = None, lock: bool = False) -> TrainingRun:
@@ -291,15 +283,7 @@ def insert_file(session: Session, *, client_id: int, run_id: int | None, name: s
 
 
 def file_row(session: Session, file_id: int, *, client_id: int | None = None, lock: bool = False) -> FileRow:
-    stmt = select(FileRow).where(FileRow.id == file_id)
-    if client_id is not None:
-        stmt = stmt.where(FileRow.client_id == client_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"file {file_id} does not exist", field="file")
-    return row
+    return scoped_row(session, FileRow, file_id, "file", client_id=client_id, lock=lock)
 
 
 def get_file(session: Session, file_id: int, *, client_id: int | None = None, lock: bool = False) -> StoredFile:
