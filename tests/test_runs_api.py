@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import assay
-from assay.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge, Unprocessable
+from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unprocessable
 
 
 def md5_b64(data: bytes) -> str:
@@ -167,3 +167,29 @@ def test_aiexperiment_run_becomes_observation(embedded: assay.Connection) -> Non
         plain = embedded.request("POST", "/v1/experiments", json={
             "name": "p", "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]})
         embedded.request("GET", f"/v1/aiexperiments/{plain['id']}")
+
+
+def test_aiexperiment_refuses_direct_suggestions_and_observations(conn: assay.Connection) -> None:
+    conn.request("POST", "/v1/clients/1/projects", json={"id": "ai-only"})
+    exp = conn.request("POST", "/v1/clients/1/projects/ai-only/aiexperiments", json={
+        "name": "ai", "budget": 3, "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+        "metrics": [{"name": "y"}]})
+    eid = exp["id"]
+    calls = [("POST", f"/v1/experiments/{eid}/suggestions", {}, "Suggestions"),
+             ("POST", f"/v1/experiments/{eid}/queued_suggestions", {"assignments": {"x": 0.5}}, "Queued suggestions"),
+             ("POST", f"/v1/experiments/{eid}/observations", {"assignments": {"x": 0.5}, "value": 1.0},
+              "Observations"),
+             ("POST", f"/v1/experiments/{eid}/observations/batch",
+              {"observations": [{"assignments": {"x": 0.5}, "value": 1.0}]}, "Observations")]
+    for method, path, body, what in calls:
+        with pytest.raises(Forbidden) as err:
+            conn.request(method, path, json=body)
+        assert err.value.status == 403 and err.value.message.startswith(f"{what} cannot be created directly")
+        assert f"/v1/aiexperiments/{eid}/training_runs" in err.value.message
+    # nothing was stored by the refused calls; runs still get their suggestions
+    assert conn.request("GET", f"/v1/experiments/{eid}/suggestions")["count"] == 0
+    assert conn.request("GET", f"/v1/experiments/{eid}/observations")["count"] == 0
+    run = conn.request("POST", f"/v1/aiexperiments/{eid}/training_runs", json={})
+    assert 0 <= run["assignments"]["x"] <= 1 and run["suggestion"] is not None
+    sugs = conn.request("GET", f"/v1/experiments/{eid}/suggestions")["data"]
+    assert [s["id"] for s in sugs] == [run["suggestion"]]

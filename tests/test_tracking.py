@@ -95,3 +95,70 @@ def test_experiment_loop(embedded: assay.Connection) -> None:
     assert sum(o["failed"] for o in obs) == 2
     best = exp.get_best_runs()
     assert len(best) == 1 and best[0]["id"] in (ids[0], ids[3])
+
+
+def _loop_experiment(conn: assay.Connection, budget: int) -> tracking.AIExperiment:
+    return assay.create_experiment(
+        name="raising loop", project="track", connection=conn, budget=budget,
+        parameters=[{"name": "x", "type": "double", "bounds": {"min": -1, "max": 1}}],
+        metrics=[{"name": "y", "objective": "minimize"}])
+
+
+def test_exception_in_loop_body_fails_run_and_observation(conn: assay.Connection) -> None:
+    exp = _loop_experiment(conn, 5)
+    ids: list[str] = []
+    with pytest.raises(ValueError, match="diverged"):
+        for run in exp.loop():
+            ids.append(run.id)
+            print(f"training run {run.id}")
+            assay.log_metric("y", run.params.x ** 2)
+            if len(ids) == 2:  # after logging its metric: still a failed run
+                raise ValueError("diverged")
+    assert tracking.current_run() is None
+    for run in exp.loop():  # break ends the run normally
+        ids.append(run.id)
+        run.log_metric("y", 0.5)
+        break
+    with pytest.raises(KeyboardInterrupt):
+        for run in exp.loop():
+            ids.append(run.id)
+            raise KeyboardInterrupt
+    runs = {r["id"]: r for r in exp.runs()}
+    assert [runs[i]["state"] for i in ids] == ["completed", "failed", "completed", "failed"]
+    assert runs[ids[1]]["metadata"]["error"] == "the loop body raised an exception"
+    assert f"training run {ids[0]}" in runs[ids[0]]["logs"]["stdout"]["content"]  # captured per run
+    obs = {o["id"]: o for o in conn.request("GET", f"/v1/experiments/{exp.id}/observations")["data"]}
+    assert [obs[runs[i]["observation"]]["failed"] for i in ids] == [False, True, False, True]
+    assert obs[runs[ids[2]]["observation"]]["values"][0]["value"] == 0.5
+    assert exp.refresh()["progress"]["remaining_budget"] == 1  # every run ended and was counted
+
+
+def test_exception_in_create_run_fails_the_run(conn: assay.Connection) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with assay.create_run("interrupted", project="track", connection=conn, capture=False) as run:
+            assay.log_metric("loss", 1.0)
+            raise KeyboardInterrupt
+    r = conn.request("GET", f"/v1/training_runs/{run.id}")
+    assert r["state"] == "failed" and r["metadata"]["error"] == "KeyboardInterrupt"
+    assert r["values"]["loss"]["value"] == 1.0  # what was logged stays
+
+
+def test_left_by_exception_reads_the_closing_frame() -> None:
+    def gen():  # type: ignore[no-untyped-def]
+        try:
+            yield 1
+        except GeneratorExit:
+            seen.append(tracking._left_by_exception(__import__("sys")._getframe().f_back))
+            raise
+
+    seen: list[bool] = []
+    for _ in gen():
+        break
+    with pytest.raises(ZeroDivisionError):
+        for _ in gen():
+            1 / 0  # noqa: B018
+    it = gen()
+    next(it)
+    del it  # dropped unfinished: counts as a failure
+    assert seen == [False, True, True]
+    assert tracking._left_by_exception(None) is True

@@ -241,7 +241,7 @@ def _worker_loop(conn: Connection, exp: Any, command: list[str], token: str | No
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=False) as progress:
         task = progress.add_task(f"experiment {exp.id}", total=budget)
-        for r in exp.loop(name=name, max_runs=max_runs):
+        for r in exp.loop(name=name, max_runs=max_runs, capture=False):  # the child's output is stored by _execute
             progress.console.print(f"run {r.id}: {_assignments_text(r.params)}", highlight=False)
             _execute(conn, r, command, token, exp.data.get("project") or "")
             r.end(failed=False)

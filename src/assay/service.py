@@ -36,7 +36,7 @@ from assay.engine.grid import MAX_GRID, grid_size
 from assay.engine.importance import metric_importances, min_observations
 from assay.engine.stopping import StoppingCriteria, stopping_criteria
 from assay.engine.strategy import suggest
-from assay.errors import Conflict, InvalidRequest, NotFound, Unprocessable
+from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unprocessable
 from assay.space import Space
 from assay.store import Store
 from assay.store import repository as repo
@@ -99,6 +99,14 @@ def _canonical(name: str, items: list[Any]) -> Any:
         return sorted((t["name"], float(t["cost"])) for t in items)
     except (KeyError, TypeError, ValueError):
         raise InvalidRequest(f"{name} cannot be changed after an experiment is created", field=name) from None
+
+
+def _check_direct(exp: Experiment, what: str) -> None:
+    """An AI experiment (runs only) gets its suggestions and observations through runs, as in SigOpt (403)."""
+    if exp.runs_only:
+        raise Forbidden(f"{what} cannot be created directly for experiment {exp.id}: it is an AI experiment "
+                        f"(runs only); create runs instead (POST /v1/aiexperiments/{exp.id}/training_runs), "
+                        "each gets a suggestion and becomes an observation when it ends", field="experiment")
 
 
 def _int_id(value: Any, what: str) -> int:
@@ -371,14 +379,18 @@ class Service:
         )
 
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,
-                          random_only: bool = False, idempotency_key: str | None = None) -> Suggestion:
+                          random_only: bool = False, idempotency_key: str | None = None,
+                          for_run: bool = False) -> Suggestion:
         """A new open suggestion. With ``idempotency_key``, a retry returns the suggestion the first
-        request made (SigOpt keeps serving beyond ``parallel_bandwidth``; so does assay)."""
+        request made (SigOpt keeps serving beyond ``parallel_bandwidth``; so does assay). An AI experiment's
+        suggestions are made only for its runs (``for_run``)."""
         eid = _int_id(experiment_id, "experiment")
         req = schemas.parse(schemas.SuggestionCreate, body)
         key = _idempotency_key(idempotency_key)
         with self.store.write() as s:
             exp, seed, n = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            if not for_run:
+                _check_direct(exp, "Suggestions")
             if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
                 return prior
             self._check_active(exp)
@@ -502,6 +514,7 @@ class Service:
         req = schemas.parse(schemas.QueuedSuggestionCreate, body)
         with self.store.write() as s:
             exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            _check_direct(exp, "Queued suggestions")
             a = space_of(exp).validate_assignments(req.assignments)
             return repo.insert_queued(s, eid, a, self._task(exp, req.task))
 
@@ -606,6 +619,7 @@ class Service:
         try:
             with self.store.write() as s:
                 exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                _check_direct(exp, "Observations")
                 if req.idempotency_key is not None:
                     prior = repo.find_observation_by_key(s, eid, req.idempotency_key)
                     if prior is not None:
@@ -625,6 +639,7 @@ class Service:
         try:
             with self.store.write() as s:
                 exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                _check_direct(exp, "Observations")
                 self._check_active(exp)
                 out = [self._observe(s, exp, o, f"observations[{i}]") for i, o in enumerate(req.observations)]
         except IntegrityError:

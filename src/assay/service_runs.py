@@ -646,7 +646,8 @@ class RunService:
         with self.store.read() as s:
             exp = self._ai_experiment(s, experiment_id, client_id)
             proj = runs_repo.get_project(s, client_id, exp.project or "")
-        sug = self.svc.create_suggestion(exp.id, None, client_id=client_id, random_only=random_only)
+        sug = self.svc.create_suggestion(exp.id, None, client_id=client_id, random_only=random_only,
+                                         for_run=True)
         data["assignments_sources"] = {"assay": {"sort": 1, "default_show": True}}
         data["assignments_meta"] = {k: {"source": "assay"} for k in sug.assignments}
         with self.store.write() as s:

@@ -439,12 +439,15 @@ class RunContext:
         with _lock:
             if _current is self:
                 _current = self._previous
-        if exc_type is not None and issubclass(exc_type, Exception):
+        failed = exc_type is not None and not issubclass(exc_type, GeneratorExit)
+        if failed:
+            what = ("the loop body raised an exception" if exc_type is _LoopBodyRaised
+                    else f"{exc_type.__name__}: {exc}".rstrip(": "))
             try:
-                self.log_metadata("error", f"{exc_type.__name__}: {exc}"[:1000])
-            except Exception:  # noqa: BLE001
+                self.log_metadata("error", what[:1000])
+            except Exception:  # noqa: BLE001 - the run must still end
                 pass
-        self.end(failed=exc_type is not None and exc_type is not GeneratorExit)
+        self.end(failed=failed)
 
     def end(self, failed: bool = False) -> None:
         """Finish the run: ``completed``, or ``failed`` (a run already failed stays failed)."""
@@ -560,15 +563,31 @@ class AIExperiment:
                                       json={"name": name} if name else {})
         return RunContext(self.connection, run, capture=capture)
 
-    def loop(self, name: str | None = None, max_runs: int | None = None) -> Iterator[RunContext]:
-        """Yield runs until the budget is spent. Each run is current inside the loop body and ends after it
-        (completed; failed when the body raised or called ``log_failure``; a missing metric fails its observation).
+    def loop(self, name: str | None = None, max_runs: int | None = None,
+             capture: bool = True) -> Iterator[RunContext]:
+        """Yield runs until the budget is spent. Each run is current inside the loop body and ends after it:
+        completed, or failed when the body raised (the exception goes on) or called ``log_failure``; a run
+        missing a metric gives a failed observation. ``break`` ends the current run normally.
+        ``capture`` records each run's stdout/stderr.
         """
         done = 0
         while (max_runs is None or done < max_runs) and not self.is_finished():
-            run = self.create_run(name)
-            with run:
+            run = self.create_run(name, capture=capture)
+            run.__enter__()
+            try:
                 yield run
+            except GeneratorExit:
+                # The loop was left in the middle of a run: by break/return, or by an exception the body
+                # raised (which a generator never sees). Only the caller's frame can tell them apart.
+                if _left_by_exception(sys._getframe().f_back):
+                    run.__exit__(_LoopBodyRaised, _LoopBodyRaised("the loop body raised an exception"), None)
+                else:
+                    run.__exit__(None, None, None)
+                raise
+            except BaseException as exc:  # thrown into the generator (gen.throw)
+                run.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            run.__exit__(None, None, None)
             done += 1
 
     def runs(self) -> list[dict[str, Any]]:
@@ -598,6 +617,31 @@ def create_experiment(*, name: str, parameters: list[Mapping[str, Any]], metrics
 def get_experiment(experiment_id: Any, *, connection: Connection | None = None) -> AIExperiment:
     conn = _conn(connection)
     return AIExperiment(conn, conn.request("GET", f"/v1/aiexperiments/{experiment_id}"))
+
+
+class _LoopBodyRaised(Exception):
+    """Stands for the exception that left an experiment loop (a generator cannot see it)."""
+
+
+# Opcodes at which a frame drops a for-loop's iterator without an exception (break, return, while-else ...).
+_NORMAL_EXIT_OPS = {"POP_TOP", "END_FOR", "POP_ITER", "SWAP", "RETURN_VALUE", "RETURN_CONST", "JUMP_FORWARD"}
+
+
+def _left_by_exception(frame: Any) -> bool:
+    """Whether the frame that closed a generator was unwinding an exception (not leaving by ``break``).
+
+    A generator closed while its caller unwinds is closed at the instruction that raised; one left by
+    ``break``/``return`` at the instruction that pops the iterator. Anything unknown counts as an exception.
+    """
+    import dis
+
+    if frame is None:
+        return True
+    try:
+        op = dis.opname[frame.f_code.co_code[frame.f_lasti]]
+    except (IndexError, AttributeError):
+        return True
+    return op not in _NORMAL_EXIT_OPS
 
 
 def params_from_env() -> dict[str, Any]:
