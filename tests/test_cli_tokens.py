@@ -64,3 +64,33 @@ def test_team_create_and_audit(cli: CliRunner, home: Path) -> None:
     assert dev.exit_code == 0 and "development" in dev.output
     assert cli.invoke(app, ["token", "create", "--team", "424242"]).exit_code == 1
     assert cli.invoke(app, ["token", "create", "--expires-in", "soon"]).exit_code != 0
+
+
+def test_org_user_commands(cli: CliRunner, home: Path) -> None:
+    out = cli.invoke(app, ["org", "create", "Acme", "--team", "acme research", "--owner", "boss@acme.example"])
+    assert out.exit_code == 0, out.output
+    owner = secret_of(out.output)
+    assert "Acme" in cli.invoke(app, ["org", "list"]).output
+    teams = cli.invoke(app, ["team", "list", "--org", "2"]).output
+    assert "acme research" in teams and "default" not in teams
+    team = teams.split()[0]
+    out = cli.invoke(app, ["user", "add", "dev@acme.example", "--team", team, "--role", "read", "--name", "Dev"])
+    assert out.exit_code == 0, out.output
+    assert cli.invoke(app, ["team", "create", "second", "--org", "2"]).exit_code == 0
+    assert cli.invoke(app, ["team", "create", "nowhere", "--org", "77"]).exit_code == 1
+    listed = cli.invoke(app, ["user", "list", "--team", team]).output
+    assert "dev@acme.example" in listed and "boss@acme.example" in listed and "read" in listed
+    tok = cli.invoke(app, ["token", "create", "--team", team, "--user", "dev@acme.example", "--role", "write"])
+    assert tok.exit_code == 0, tok.output
+    dev = secret_of(tok.output)
+    with TestClient(create_app(Settings(home=home, auth=True, precompute=False)), base_url="http://t") as c:
+        h_owner, h_dev = ({"Authorization": f"Bearer {t}"} for t in (owner, dev))
+        assert {t["name"] for t in c.get("/v1/organizations/2/clients", headers=h_owner).json()["data"]} == {
+            "acme research", "second"}
+        assert c.get("/v1/organizations/1", headers=h_owner).status_code == 404
+        assert c.post("/v1/experiments", json={}, headers=h_dev).status_code == 403  # capped at read
+        assert c.get("/v1/experiments", headers=h_dev).status_code == 200
+        assert cli.invoke(app, ["user", "remove", "dev@acme.example", "--team", team]).exit_code == 0
+        assert c.get("/v1/experiments", headers=h_dev).status_code == 401
+    assert cli.invoke(app, ["user", "remove", "dev@acme.example", "--team", team]).exit_code == 1
+    assert "user.remove" in cli.invoke(app, ["audit", "--team", team]).output

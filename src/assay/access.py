@@ -1,4 +1,8 @@
-"""Who may do what: teams, API tokens, roles and the audit log (use cases, one transaction each).
+"""Who may do what: organizations, teams, users, API tokens, roles and the audit log.
+
+Organizations own teams (SigOpt's *clients*); users belong to teams through memberships, one
+role each (``admin``/``write``/``read``); an organization's *owners* are admins of all its teams.
+Every use case is one transaction.
 
 Tokens are ``assay_`` + 43 URL-safe characters (256 random bits). Only their SHA-256 is
 stored; the secret is shown once, when a token is created or rotated. Kinds:
@@ -8,6 +12,10 @@ stored; the secret is shown once, when a token is created or rotated. Kinds:
 * ``development``: like a write token, but every suggestion it gets is random (SigOpt's
   development tokens: wire up code without spending the optimizer).
 * ``share``: read-only, for one experiment or one training run, expiring (30 days by default).
+
+A token may belong to a user (``user_id``): it then acts with the lower of its own role and the
+user's role in the token's team (owners of the team's organization count as admins), and it
+stops working when the user leaves the team.
 """
 
 from __future__ import annotations
@@ -17,19 +25,20 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from assay.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from assay.schemas import Strict, Text, parse
-from assay.store import Store
+from assay.store import Store, orgs
 from assay.store import access as repo
 
-__all__ = ["Principal", "Access", "TokenCreate", "TokenUpdate", "UserCreate", "hash_token", "new_secret",
-           "record", "ROLES"]
+__all__ = ["Principal", "LOCAL", "Access", "TokenCreate", "TokenUpdate", "UserCreate", "UserUpdate",
+           "MemberUpdate", "NameUpdate", "hash_token", "new_secret", "record", "ROLES"]
 
 ROLES = ("admin", "write", "read")
+_RANK = {"read": 0, "write": 1, "admin": 2}
 TOKEN_PREFIX = "assay_"
 SHARE_LIFETIME = 30 * 24 * 3600
 MAX_LIFETIME = 10 * 365 * 24 * 3600
@@ -48,6 +57,13 @@ class Principal:
     training_run_id: int | None = None
     user_id: int | None = None
     name: str | None = None
+    organization_id: int | None = None
+    org_role: str | None = None  # "owner" (admin of every team of the organization) | "member" | None
+
+    @property
+    def owner(self) -> bool:
+        """An owner of its team's organization (with an admin token): manages all its teams."""
+        return self.org_role == "owner" and self.role == "admin" and self.kind != "share"
 
     @property
     def actor(self) -> str:
@@ -58,8 +74,11 @@ class Principal:
         return f"{label} ({self.name})" if self.name else label
 
 
+LOCAL = Principal(organization_id=1, org_role="owner")  # the caller when the server runs without tokens
+
+
 class TokenCreate(Strict):
-    name: Text | None = None
+    name: Name | None = None
     role: Literal["admin", "write", "read"] = "write"
     development: bool = False
     experiment: str | int | None = None
@@ -71,13 +90,30 @@ class TokenCreate(Strict):
 class TokenUpdate(Strict):
     token: Literal["rotate"] | None = None
     expires: Literal["renew"] | None = None
-    name: Text | None = None
+    name: Name | None = None
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class UserCreate(Strict):
+    """Add a user to a team: a new user, or one of the organization's users by email."""
+
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    name: Text | None = None
+    name: Name | None = None
     role: Literal["admin", "write", "read"] = "write"
+
+
+class UserUpdate(Strict):
+    name: Name | None = None
+
+
+class MemberUpdate(Strict):
+    role: Literal["admin", "write", "read"]
+
+
+class NameUpdate(Strict):
+    name: Text = Field(min_length=1)
 
 
 def new_secret() -> str:
@@ -149,23 +185,29 @@ class Access:
             raise Unauthorized("an API token is required: send it as the HTTP Basic username or as "
                                "'Authorization: Bearer <token>'")
         digest = hash_token(secret)
-        with self.store.read() as s:
-            found = repo.token_by_hash(s, digest)
-        if found is None or not hmac.compare_digest(found[1], digest):
+        with self.store.read_connection() as conn:
+            t = orgs.token_for_auth(conn, digest)
+        if t is None or not hmac.compare_digest(t["token_hash"], digest):
             raise Unauthorized("the API token is not valid")
-        t = found[0]
         now = _now()
         if t["revoked"] is not None:
             raise Unauthorized("the API token was revoked")
         if t["expires"] is not None and t["expires"] <= now:
             raise Unauthorized("the API token has expired; renew it with PUT /v1/tokens/{id} {\"expires\": \"renew\"}")
+        role, org_role = t["role"], t["org_role"]
+        if t["user_id"] is not None and t["kind"] != "share":
+            member = "admin" if org_role == "owner" else t["member_role"]
+            if member is None:
+                raise Unauthorized("the API token's user is no longer a member of this team")
+            role = min(role, member, key=_RANK.__getitem__)
         if now - self._touched.get(t["id"], 0) > 60:  # last_used, at most one write a minute per token
             self._touched[t["id"]] = now
             with self.store.write() as s:
                 repo.update_token(s, t["id"], last_used=now)
-        return Principal(client_id=t["client_id"], role=t["role"], development=t["kind"] == "development",
+        return Principal(client_id=t["client_id"], role=role, development=t["kind"] == "development",
                          token_id=t["id"], kind=t["kind"], experiment_id=t["experiment_id"],
-                         training_run_id=t["training_run_id"], user_id=t["user_id"], name=t["name"])
+                         training_run_id=t["training_run_id"], user_id=t["user_id"], name=t["name"],
+                         organization_id=t["organization_id"], org_role=org_role)
 
     # -- tokens ----------------------------------------------------------------------------
     def _fields(self, client_id: int, kind: str, role: str, now: int, *, name: str | None = None,
@@ -178,8 +220,9 @@ class Access:
                     expires=now + lifetime if lifetime else None, lifetime=lifetime, revoked=None,
                     last_used=None), secret
 
-    def create_token(self, body: Any, p: Principal) -> dict[str, Any]:
-        """A new token in the caller's team; the JSON carries the secret (shown only now)."""
+    def create_token(self, body: Any, p: Principal, *, client_id: Any = None) -> dict[str, Any]:
+        """A new token in the caller's team (or ``client_id``, which the caller must manage); the JSON
+        carries the secret (shown only now)."""
         req = parse(TokenCreate, body)
         share = req.experiment is not None or req.training_run is not None
         if share:
@@ -191,32 +234,37 @@ class Access:
                 raise InvalidRequest("share tokens are read-only", field="role")
             if req.development:
                 raise InvalidRequest("a share token cannot be a development token", field="development")
-        elif p.role != "admin":
-            raise Forbidden("only an admin token can create team tokens")
         now = _now()
         with self.store.write() as s:
+            cid = p.client_id if client_id is None else self._team(s, client_id, p, manage=True)["id"]
             eid = rid = uid = None
             if req.experiment is not None:
                 eid = _id(req.experiment, "experiment")
-                if repo.experiment_client(s, eid) != p.client_id:
+                if repo.experiment_client(s, eid) != cid:
                     raise NotFound(f"experiment {eid} does not exist", field="experiment")
             if req.training_run is not None:
                 rid = _id(req.training_run, "training_run")
-                if repo.training_run_client(s, rid) != p.client_id:
+                if repo.training_run_client(s, rid) != cid:
                     raise NotFound(f"training run {rid} does not exist", field="training_run")
             if req.user is not None:
-                uid = repo.user_row(s, p.client_id, _id(req.user, "user"))["id"]
+                uid = _id(req.user, "user")
+                if orgs.membership_role(s, uid, cid) is None and not (
+                        self._manages(s, cid, p) and orgs.organization_role(s, uid, _org_of(s, cid)) == "owner"):
+                    raise NotFound(f"user {req.user} does not exist", field="user")
+            if not share and not self._manages(s, cid, p) and not (uid is not None and uid == p.user_id):
+                raise Forbidden("only an admin token can create team tokens (a user's token: tokens of that user)")
             if share:
                 kind, role, lifetime = "share", "read", req.lifetime or SHARE_LIFETIME
             else:
                 kind = "development" if req.development else "client"
                 role = "write" if req.development and req.role == "admin" else req.role
                 lifetime = req.lifetime
-            fields, secret = self._fields(p.client_id, kind, role, now, name=req.name, user_id=uid,
+            fields, secret = self._fields(cid, kind, role, now, name=req.name, user_id=uid,
                                           experiment_id=eid, training_run_id=rid, lifetime=lifetime)
             t = repo.insert_token(s, **fields)
             record(s, p, "token.create", "token", t["id"], {"kind": kind, "role": role, "name": req.name,
-                                                              "experiment": eid, "training_run": rid})
+                                                              "user": uid, "experiment": eid, "training_run": rid},
+                   client_id=cid)
         return token_json(t, secret)
 
     def _target(self, token_id: Any, p: Principal) -> int:
@@ -236,11 +284,14 @@ class Access:
         with self.store.read() as s:
             return token_json(repo.token_row(s, p.client_id, tid))
 
-    def list_tokens(self, p: Principal, *, include_revoked: bool = False) -> list[dict[str, Any]]:
-        if p.role != "admin":
-            raise Forbidden("only an admin token can list the team's tokens")
+    def list_tokens(self, p: Principal, *, include_revoked: bool = False, client_id: Any = None
+                    ) -> list[dict[str, Any]]:
+        """The tokens of the caller's team (or of ``client_id``, which the caller must manage)."""
         with self.store.read() as s:
-            return [token_json(t) for t in repo.list_tokens(s, p.client_id, include_revoked=include_revoked)]
+            cid = p.client_id if client_id is None else self._team(s, client_id, p, manage=True)["id"]
+            if not self._manages(s, cid, p):
+                raise Forbidden("only an admin token can list the team's tokens")
+            return [token_json(t) for t in repo.list_tokens(s, cid, include_revoked=include_revoked)]
 
     def update_token(self, token_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         """``{"token": "rotate"}``: a new secret (the old one stops working); ``{"expires": "renew"}``."""
@@ -281,6 +332,211 @@ class Access:
                 repo.update_token(s, tid, revoked=_now())
                 record(s, p, "token.revoke", "token", tid)
 
+
+    # -- who may see / manage a team ---------------------------------------------------------
+    def _manages(self, s: Any, client_id: int, p: Principal) -> bool:
+        """Admin of that team, or owner of its organization."""
+        if p.kind == "share":
+            return False
+        if client_id == p.client_id and p.role == "admin":
+            return True
+        return p.owner and _org_of(s, client_id) == p.organization_id
+
+    def _team(self, s: Any, client_id: Any, p: Principal, *, manage: bool = False) -> dict[str, Any]:
+        """A team the caller may see (its own; an owner: every team of the organization), else 404;
+        ``manage``: 403 unless the caller administers it."""
+        cid = _id(client_id, "client")
+        c = orgs.get_client(s, cid) if p.kind != "share" else None
+        if c is None or not (cid == p.client_id or (p.owner and c["organization_id"] == p.organization_id)):
+            raise NotFound(f"client {client_id} does not exist", field="client")
+        if manage and not self._manages(s, cid, p):
+            raise Forbidden("this needs an admin token of the team or an owner of its organization")
+        return c
+
+    def _organization(self, s: Any, org_id: Any, p: Principal, *, manage: bool = False) -> dict[str, Any]:
+        oid = _id(org_id, "organization")
+        o = orgs.get_organization(s, oid) if p.kind != "share" and oid == p.organization_id else None
+        if o is None:
+            raise NotFound(f"organization {org_id} does not exist", field="organization")
+        if manage and not p.owner:
+            raise Forbidden("this needs a token of an owner of the organization")
+        return o
+
+    def _user(self, s: Any, user_id: Any, p: Principal) -> dict[str, Any]:
+        """A user the caller may see: itself, a member of the caller's team, or (owners) of its organization."""
+        uid = _id(user_id, "user")
+        u = orgs.user_by_id(s, uid) if p.kind != "share" else None
+        visible = u is not None and (
+            uid == p.user_id or orgs.membership_role(s, uid, p.client_id) is not None
+            or (p.owner and p.organization_id is not None
+                and orgs.organization_role(s, uid, p.organization_id) is not None))
+        if not visible:
+            raise NotFound(f"user {user_id} does not exist", field="user")
+        assert u is not None
+        return u
+
+    # -- organizations (API) -----------------------------------------------------------------
+    def get_organization(self, org_id: Any, p: Principal) -> dict[str, Any]:
+        with self.store.read() as s:
+            return _org_json(self._organization(s, org_id, p))
+
+    def update_organization(self, org_id: Any, body: Any, p: Principal) -> dict[str, Any]:
+        req = parse(NameUpdate, body)
+        with self.store.write() as s:
+            o = self._organization(s, org_id, p, manage=True)
+            orgs.update_organization(s, o["id"], name=req.name)
+            record(s, p, "organization.update", "organization", o["id"], {"name": req.name})
+            return _org_json(orgs.get_organization(s, o["id"]) or o)
+
+    def organization_clients(self, org_id: Any, p: Principal) -> list[dict[str, Any]]:
+        """Owners: every team of the organization; anyone else: their own team."""
+        with self.store.read() as s:
+            o = self._organization(s, org_id, p)
+            teams = orgs.organization_clients(s, o["id"])
+        return [_client_json(c) for c in teams if p.owner or c["id"] == p.client_id]
+
+    def create_organization_client(self, org_id: Any, body: Any, p: Principal) -> dict[str, Any]:
+        """A new team in the organization (owners)."""
+        req = parse(NameUpdate, body)
+        with self.store.write() as s:
+            o = self._organization(s, org_id, p, manage=True)
+            c = orgs.create_client_in(s, o["id"], req.name, _now())
+            record(s, p, "client.create", "client", c["id"], {"name": req.name, "organization": o["id"]})
+            record(s, p, "client.create", "client", c["id"], {"name": req.name, "organization": o["id"]},
+                   client_id=c["id"])
+        return _client_json(c)
+
+    def organization_memberships(self, org_id: Any, p: Principal) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            o = self._organization(s, org_id, p, manage=True)
+            return [_membership_json(u, role, o) for u, role in orgs.organization_members(s, o["id"])]
+
+    # -- teams and their users (API) ---------------------------------------------------------
+    def get_client(self, client_id: Any, p: Principal) -> dict[str, Any]:
+        with self.store.read() as s:
+            return _client_json(self._team(s, client_id, p))
+
+    def update_client(self, client_id: Any, body: Any, p: Principal) -> dict[str, Any]:
+        req = parse(NameUpdate, body)
+        with self.store.write() as s:
+            c = self._team(s, client_id, p, manage=True)
+            orgs.update_client(s, c["id"], name=req.name)
+            record(s, p, "client.update", "client", c["id"], {"name": req.name}, client_id=c["id"])
+            return _client_json({**c, "name": req.name})
+
+    def list_users(self, client_id: Any, p: Principal) -> list[dict[str, Any]]:
+        """The team's users with their role in it."""
+        with self.store.read() as s:
+            c = self._team(s, client_id, p)
+            return [_user_json(u, c["id"], role) for u, role in orgs.team_members(s, c["id"])]
+
+    def create_user(self, body: Any, p: Principal, client_id: Any = None) -> dict[str, Any]:
+        """Add a user to a team: a new one, or a user of the same organization (by email)."""
+        req = parse(UserCreate, body)
+        now = _now()
+        with self.store.write() as s:
+            c = self._team(s, p.client_id if client_id is None else client_id, p, manage=True)
+            u = self._add_member(s, c, req.email, req.name, req.role, now)
+            record(s, p, "user.add", "user", u["id"], {"email": req.email, "role": req.role}, client_id=c["id"])
+        return _user_json(u, c["id"], req.role)
+
+    def _add_member(self, s: Any, c: dict[str, Any], email: str, name: str | None, role: str, now: int
+                    ) -> dict[str, Any]:
+        u = orgs.user_by_email(s, email)
+        if u is None:
+            if repo.user_email_exists(s, email):
+                raise Conflict(f"a user with email {email!r} exists", field="email")
+            u = repo.insert_user(s, c["id"], email, name, role, now)
+        elif orgs.organization_role(s, u["id"], c["organization_id"]) is None:
+            raise Conflict(f"a user with email {email!r} exists in another organization", field="email")
+        elif orgs.membership_role(s, u["id"], c["id"]) is not None:
+            raise Conflict(f"{email!r} is already a member of this team; change the role with "
+                           f"PUT /v1/clients/{c['id']}/users/{u['id']}", field="email")
+        orgs.set_membership(s, u["id"], c["id"], role, now)
+        if orgs.organization_role(s, u["id"], c["organization_id"]) is None:
+            orgs.set_organization_member(s, u["id"], c["organization_id"], "member", now)
+        return u
+
+    def update_member(self, client_id: Any, user_id: Any, body: Any, p: Principal) -> dict[str, Any]:
+        """Change a user's role in a team."""
+        req = parse(MemberUpdate, body)
+        with self.store.write() as s:
+            c = self._team(s, client_id, p, manage=True)
+            uid = _id(user_id, "user")
+            u = orgs.user_by_id(s, uid)
+            if u is None or orgs.membership_role(s, uid, c["id"]) is None:
+                raise NotFound(f"user {user_id} does not exist", field="user")
+            orgs.set_membership(s, uid, c["id"], req.role, _now())
+            record(s, p, "user.role", "user", uid, {"role": req.role}, client_id=c["id"])
+        return _user_json(u, c["id"], req.role)
+
+    def remove_member(self, client_id: Any, user_id: Any, p: Principal) -> None:
+        """Take a user out of a team; the user's tokens in that team are revoked."""
+        with self.store.write() as s:
+            c = self._team(s, client_id, p, manage=True)
+            uid = _id(user_id, "user")
+            if not orgs.delete_membership(s, uid, c["id"]):
+                raise NotFound(f"user {user_id} does not exist", field="user")
+            n = orgs.revoke_user_tokens(s, uid, c["id"], _now())
+            record(s, p, "user.remove", "user", uid, {"tokens_revoked": n}, client_id=c["id"])
+
+    # -- users (API) -------------------------------------------------------------------------
+    def get_user(self, user_id: Any, p: Principal) -> dict[str, Any]:
+        with self.store.read() as s:
+            u = self._user(s, user_id, p)
+            return _user_json(u, None, None)
+
+    def update_user(self, user_id: Any, body: Any, p: Principal) -> dict[str, Any]:
+        """Rename a user: the user itself, an admin of the caller's team it is in, or an owner."""
+        req = parse(UserUpdate, body)
+        with self.store.write() as s:
+            u = self._user(s, user_id, p)
+            if u["id"] != p.user_id and not (p.owner or (p.role == "admin" and p.kind != "share")):
+                raise Forbidden("only the user, a team admin or an organization owner can change a user")
+            if "name" in req.model_fields_set:
+                orgs.update_user(s, u["id"], name=req.name)
+                record(s, p, "user.update", "user", u["id"], {"name": req.name})
+            return _user_json({**u, "name": req.name if "name" in req.model_fields_set else u["name"]}, None, None)
+
+    def user_permissions(self, user_id: Any, p: Principal) -> list[dict[str, Any]]:
+        """The user's teams and roles (those the caller may see)."""
+        with self.store.read() as s:
+            u = self._user(s, user_id, p)
+            teams = orgs.user_teams(s, u["id"])
+        mine = u["id"] == p.user_id
+        return [{"object": "permission", "user": str(u["id"]), "client": _client_json(c), "role": role}
+                for c, role in teams
+                if mine or c["id"] == p.client_id or (p.owner and c["organization_id"] == p.organization_id)]
+
+    def user_memberships(self, user_id: Any, p: Principal) -> list[dict[str, Any]]:
+        """The user's organizations (owner or member)."""
+        with self.store.read() as s:
+            u = self._user(s, user_id, p)
+            found = orgs.user_organizations(s, u["id"])
+        mine = u["id"] == p.user_id
+        return [_membership_json(u, role, o) for o, role in found if mine or o["id"] == p.organization_id]
+
+    # -- audit log -----------------------------------------------------------------------------
+    def audit_log(self, p: Principal, *, limit: int | None = None, before: Any = None,
+                  client_id: Any = None) -> dict[str, Any]:
+        """Who changed what in a team, newest first: its admins, and owners of its organization."""
+        lim = 100 if limit is None else limit
+        if not 0 <= lim <= 1000:
+            raise InvalidRequest("limit must be between 0 and 1000", field="limit")
+        b = None
+        if before not in (None, ""):
+            try:
+                b = int(before)
+            except (TypeError, ValueError):
+                raise InvalidRequest("before must be a paging marker from a previous page", field="before") from None
+        with self.store.read() as s:
+            cid = p.client_id if client_id in (None, "") else self._team(s, client_id, p)["id"]
+            if not self._manages(s, cid, p):
+                raise Forbidden("only an admin token can read the audit log")
+            items, total = repo.list_audit(s, cid, limit=lim, before=b)
+        marker = items[-1]["id"] if items and len(items) == lim else None
+        return {"object": "pagination", "count": total, "data": items, "paging": {"before": marker, "after": None}}
+
     # -- operator actions (the CLI, with direct database access) --------------------------------
     def bootstrap(self) -> str | None:
         """On a database without any token: an admin token for team 1 (returned once), else ``None``."""
@@ -293,26 +549,39 @@ class Access:
             ensure_client(s, 1)
             fields, secret = self._fields(1, "client", "admin", now, name="first admin token")
             t = repo.insert_token(s, **fields)
-            record(s, Principal(), "token.create", "token", t["id"], {"kind": "client", "role": "admin",
-                                                                       "bootstrap": True})
+            record(s, LOCAL, "token.create", "token", t["id"], {"kind": "client", "role": "admin",
+                                                                  "bootstrap": True})
         return secret
+
+    def _operator(self, s: Any, client_id: int) -> Principal:
+        """Whoever runs the CLI where the database is: an owner of the team's organization."""
+        from assay.store.repository import ensure_client
+
+        if client_id == 1:
+            ensure_client(s, 1)  # the default team exists from the first start on
+        c = orgs.get_client(s, client_id)
+        if c is None:
+            raise NotFound(f"client {client_id} does not exist", field="client")
+        return Principal(client_id=client_id, organization_id=c["organization_id"], org_role="owner")
 
     def operator_create_token(self, client_id: int, *, role: str = "write", name: str | None = None,
                               development: bool = False, experiment: int | None = None,
-                              lifetime: int | None = None) -> dict[str, Any]:
+                              training_run: int | None = None, lifetime: int | None = None,
+                              user_email: str | None = None) -> dict[str, Any]:
         """A token for any team, made by whoever can open the database."""
-        from assay.store.repository import ensure_client
-
         with self.store.write() as s:
-            if client_id == 1:
-                ensure_client(s, 1)  # the default team exists from the first start on
-            repo.get_client(s, client_id)
+            p = self._operator(s, client_id)
+            user = None
+            if user_email is not None:
+                u = orgs.user_by_email(s, user_email)
+                if u is None:
+                    raise NotFound(f"no user with email {user_email!r}", field="user")
+                user = u["id"]
         body: dict[str, Any] = {"role": role, "name": name, "development": development, "experiment": experiment,
-                                "lifetime": lifetime}
-        if experiment is not None and role == "write":
+                                "training_run": training_run, "lifetime": lifetime, "user": user}
+        if (experiment is not None or training_run is not None) and role == "write":
             body.pop("role")
-        return self.create_token({k: v for k, v in body.items() if v is not None or k == "name"},
-                                 Principal(client_id=client_id))
+        return self.create_token({k: v for k, v in body.items() if v is not None or k == "name"}, p)
 
     def operator_list_tokens(self, client_id: int | None, include_revoked: bool = False) -> list[dict[str, Any]]:
         with self.store.read() as s:
@@ -328,66 +597,89 @@ class Access:
                 record(s, Principal(client_id=rows[0]["client_id"]), "token.revoke", "token", token_id)
             return True
 
-    def create_team(self, name: str) -> tuple[int, dict[str, Any]]:
-        """A new team and its first admin token."""
+    def create_organization(self, name: str) -> dict[str, Any]:
+        with self.store.write() as s:
+            from assay.store.repository import ensure_client
+
+            ensure_client(s, 1)  # organization 1 and team 1 come first
+            return _org_json(orgs.create_organization(s, name, _now()))
+
+    def list_organizations(self) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            return [_org_json(o) for o in orgs.list_organizations(s)]
+
+    def create_team(self, name: str, organization: int = 1, *, token: bool = True
+                    ) -> tuple[int, dict[str, Any] | None]:
+        """A new team in an organization, and (``token``) its first admin token."""
         from assay.store.repository import ensure_client
 
         with self.store.write() as s:
             ensure_client(s, 1)  # team 1 is the default team; new teams come after it
-            cid = repo.create_client(s, name, _now())
-            record(s, Principal(client_id=cid), "client.create", "client", cid, {"name": name})
-        return cid, self.operator_create_token(cid, role="admin", name="team admin")
+            if orgs.get_organization(s, organization) is None:
+                raise NotFound(f"organization {organization} does not exist", field="organization")
+            cid = orgs.create_client_in(s, organization, name, _now())["id"]
+            record(s, LOCAL, "client.create", "client", cid, {"name": name, "organization": organization},
+                   client_id=cid)
+        return cid, self.operator_create_token(cid, role="admin", name="team admin") if token else None
 
-    def list_teams(self) -> list[dict[str, Any]]:
+    def list_teams(self, organization: int | None = None) -> list[dict[str, Any]]:
         with self.store.read() as s:
-            return repo.list_clients(s)
+            teams = repo.list_clients(s)
+        return [t for t in teams if organization is None or t["organization_id"] == organization]
 
-    # -- teams, users, audit through the API -------------------------------------------------
-    def get_client(self, client_id: Any, p: Principal) -> dict[str, Any]:
-        cid = _id(client_id, "client")
-        if cid != p.client_id or p.kind == "share":
-            raise NotFound(f"client {client_id} does not exist", field="client")
-        with self.store.read() as s:
-            c = repo.get_client(s, cid)
-        return {"object": "client", "id": str(c["id"]), "name": c["name"], "created": c["created"]}
-
-    def create_user(self, body: Any, p: Principal) -> dict[str, Any]:
-        req = parse(UserCreate, body)
-        if p.role != "admin":
-            raise Forbidden("only an admin token can add users")
+    def operator_add_user(self, client_id: int, email: str, *, name: str | None = None, role: str = "write",
+                          owner: bool = False) -> dict[str, Any]:
+        """Add a user to a team (creating the user if new); ``owner``: also an owner of the organization."""
+        req = parse(UserCreate, {"email": email, "name": name, "role": role})
+        now = _now()
         with self.store.write() as s:
-            if repo.user_email_exists(s, req.email):
-                from assay.errors import Conflict
+            p = self._operator(s, client_id)
+            c = orgs.get_client(s, client_id)
+            assert c is not None
+            u = orgs.user_by_email(s, req.email)
+            if u is None or orgs.membership_role(s, u["id"], client_id) is None:
+                u = self._add_member(s, c, req.email, req.name, req.role, now)
+            else:
+                orgs.set_membership(s, u["id"], client_id, req.role, now)
+            if owner:
+                orgs.set_organization_member(s, u["id"], c["organization_id"], "owner", now)
+            record(s, p, "user.add", "user", u["id"], {"email": req.email, "role": req.role, "owner": owner},
+                   client_id=client_id)
+        return _user_json(u, client_id, req.role)
 
-                raise Conflict(f"a user with email {req.email!r} exists", field="email")
-            u = repo.insert_user(s, p.client_id, req.email, req.name, req.role, _now())
-            record(s, p, "user.create", "user", u["id"], {"email": req.email, "role": req.role})
-        return _user_json(u)
+    def operator_remove_user(self, client_id: int, email: str) -> bool:
+        with self.store.write() as s:
+            p = self._operator(s, client_id)
+            u = orgs.user_by_email(s, email)
+            if u is None or not orgs.delete_membership(s, u["id"], client_id):
+                return False
+            n = orgs.revoke_user_tokens(s, u["id"], client_id, _now())
+            record(s, p, "user.remove", "user", u["id"], {"tokens_revoked": n}, client_id=client_id)
+            return True
 
-    def list_users(self, p: Principal) -> list[dict[str, Any]]:
-        if p.kind == "share":
-            raise NotFound("not found")
+    def operator_list_users(self, client_id: int) -> list[dict[str, Any]]:
         with self.store.read() as s:
-            return [_user_json(u) for u in repo.list_users(s, p.client_id)]
-
-    def audit_log(self, p: Principal, *, limit: int | None = None, before: Any = None) -> dict[str, Any]:
-        if p.role != "admin":
-            raise Forbidden("only an admin token can read the audit log")
-        lim = 100 if limit is None else limit
-        if not 0 <= lim <= 1000:
-            raise InvalidRequest("limit must be between 0 and 1000", field="limit")
-        b = None
-        if before not in (None, ""):
-            try:
-                b = int(before)
-            except (TypeError, ValueError):
-                raise InvalidRequest("before must be a paging marker from a previous page", field="before") from None
-        with self.store.read() as s:
-            items, total = repo.list_audit(s, p.client_id, limit=lim, before=b)
-        marker = items[-1]["id"] if items and len(items) == lim else None
-        return {"object": "pagination", "count": total, "data": items, "paging": {"before": marker, "after": None}}
+            return [_user_json(u, client_id, role) for u, role in orgs.team_members(s, client_id)]
 
 
-def _user_json(u: dict[str, Any]) -> dict[str, Any]:
-    return {"object": "user", "id": str(u["id"]), "client": str(u["client_id"]), "email": u["email"],
-            "name": u["name"], "role": u["role"], "created": u["created"]}
+def _org_of(s: Any, client_id: int) -> int | None:
+    return orgs.client_organization(s, client_id)
+
+
+def _org_json(o: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "organization", "id": str(o["id"]), "name": o["name"], "created": o["created"]}
+
+
+def _client_json(c: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "client", "id": str(c["id"]), "name": c["name"], "created": c["created"],
+            "organization": str(c.get("organization_id") or 1)}
+
+
+def _user_json(u: dict[str, Any], client_id: int | None, role: str | None) -> dict[str, Any]:
+    """SigOpt's user object; ``client``/``role``: the team it is listed in and its role there."""
+    return {"object": "user", "id": str(u["id"]), "email": u["email"], "name": u["name"], "created": u["created"],
+            "client": None if client_id is None else str(client_id), "role": role}
+
+
+def _membership_json(u: dict[str, Any], role: str, o: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "membership", "type": role, "user": _user_json(u, None, None), "organization": _org_json(o)}

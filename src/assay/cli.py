@@ -18,6 +18,11 @@ app.add_typer(token_app, name="token")
 team_app = typer.Typer(help="Teams (SigOpt's clients); each has its own experiments, runs and tokens.",
                        no_args_is_help=True)
 app.add_typer(team_app, name="team")
+org_app = typer.Typer(help="Organizations: above teams; their owners manage every team in them.",
+                      no_args_is_help=True)
+app.add_typer(org_app, name="org")
+user_app = typer.Typer(help="Users: members of teams, a role in each.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 console = Console()
 
 
@@ -125,6 +130,9 @@ def token_create(
     name: str = typer.Option(None, help="A label shown in listings and the audit log."),
     development: bool = typer.Option(False, "--development", help="Development token: random suggestions."),
     experiment: int = typer.Option(None, help="Read-only share token for this experiment."),
+    training_run: int = typer.Option(None, "--run", help="Read-only share token for this training run."),
+    user: str = typer.Option(None, help="The token belongs to this user (email): it acts with at most the "
+                                         "user's role in the team and stops when the user leaves it."),
     expires_in: str = typer.Option(None, help="Lifetime like 90d or 12h (share tokens default to 30d)."),
     database_url: str = _DB_OPT,
 ) -> None:
@@ -133,7 +141,8 @@ def token_create(
 
     try:
         t = _access(database_url).operator_create_token(team, role=role, name=name, development=development,
-                                                        experiment=experiment, lifetime=_duration(expires_in))
+                                                        experiment=experiment, training_run=training_run,
+                                                        lifetime=_duration(expires_in), user_email=user)
     except AssayError as exc:
         _fail(exc)
         return
@@ -173,18 +182,91 @@ def token_revoke(token_id: int = typer.Argument(..., help="Token id (from `assay
 
 
 @team_app.command("create")
-def team_create(name: str = typer.Argument(...), database_url: str = _DB_OPT) -> None:
+def team_create(name: str = typer.Argument(...), org: int = typer.Option(1, help="Organization id."),
+                database_url: str = _DB_OPT) -> None:
     """Create a team and print its first admin token (shown only once)."""
-    cid, t = _access(database_url).create_team(name)
-    console.print(f"team {cid} created; admin token {t['id']}, shown only once:")
+    from assay.errors import AssayError
+
+    try:
+        cid, t = _access(database_url).create_team(name, organization=org)
+    except AssayError as exc:
+        _fail(exc)
+        return
+    assert t is not None
+    console.print(f"team {cid} created in organization {org}; admin token {t['id']}, shown only once:")
     print(t["token"])
 
 
 @team_app.command("list")
-def team_list(database_url: str = _DB_OPT) -> None:
+def team_list(org: int = typer.Option(None, help="Only this organization."), database_url: str = _DB_OPT) -> None:
     """List teams."""
-    for c in _access(database_url).list_teams():
-        console.print(f"{c['id']}\t{c['name']}")
+    for c in _access(database_url).list_teams(org):
+        console.print(f"{c['id']}\t{c['name']}\torganization {c['organization_id']}", highlight=False)
+
+
+@org_app.command("create")
+def org_create(name: str = typer.Argument(...), team: str = typer.Option(None, help="Name of its first team."),
+               owner: str = typer.Option(None, help="Email of its first owner (created if new); prints the "
+                                                     "owner's admin token instead of a team token."),
+               database_url: str = _DB_OPT) -> None:
+    """Create an organization with a first team, and print an admin token for it (shown only once)."""
+    from assay.errors import AssayError
+
+    acc = _access(database_url)
+    try:
+        org = acc.create_organization(name)
+        cid, t = acc.create_team(team or name, organization=int(org["id"]), token=not owner)
+        if owner:
+            acc.operator_add_user(cid, owner, role="admin", owner=True)
+            t = acc.operator_create_token(cid, role="admin", name=f"{owner} (owner)", user_email=owner)
+    except AssayError as exc:
+        _fail(exc)
+        return
+    assert t is not None
+    console.print(f"organization {org['id']} created with team {cid}; admin token {t['id']}"
+                  f"{' of owner ' + owner if owner else ''}, shown only once:")
+    print(t["token"])
+
+
+@org_app.command("list")
+def org_list(database_url: str = _DB_OPT) -> None:
+    """List organizations."""
+    for o in _access(database_url).list_organizations():
+        console.print(f"{o['id']}\t{o['name']}", highlight=False)
+
+
+@user_app.command("add")
+def user_add(email: str = typer.Argument(...), team: int = typer.Option(1, help="Team (client) id."),
+             role: str = typer.Option("write", help="admin | write | read (in this team)."),
+             name: str = typer.Option(None), owner: bool = typer.Option(False, "--owner",
+                                                                       help="Also an owner of the organization."),
+             database_url: str = _DB_OPT) -> None:
+    """Add a user to a team (creating the user if new), or change its role there."""
+    from assay.errors import AssayError
+
+    try:
+        u = _access(database_url).operator_add_user(team, email, name=name, role=role, owner=owner)
+    except AssayError as exc:
+        _fail(exc)
+        return
+    console.print(f"user {u['id']} ({email}) is {role} in team {team}{' and an organization owner' if owner else ''}"
+                  f"; give them a token: assay token create --team {team} --user {email}", highlight=False)
+
+
+@user_app.command("list")
+def user_list(team: int = typer.Option(1, help="Team (client) id."), database_url: str = _DB_OPT) -> None:
+    """List a team's users and their roles."""
+    for u in _access(database_url).operator_list_users(team):
+        console.print(f"{u['id']}\t{u['email']}\t{u['name'] or ''}\t{u['role']}", highlight=False)
+
+
+@user_app.command("remove")
+def user_remove(email: str = typer.Argument(...), team: int = typer.Option(1, help="Team (client) id."),
+                database_url: str = _DB_OPT) -> None:
+    """Take a user out of a team; the user's tokens in that team are revoked."""
+    if not _access(database_url).operator_remove_user(team, email):
+        _fail(Exception(f"{email} is not a member of team {team}"))
+    console.print(f"{email} removed from team {team}", highlight=False)
 
 
 @app.command()

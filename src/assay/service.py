@@ -492,19 +492,22 @@ class Service:
             return repo.get_suggestion(s, eid, sid)
 
     def delete_suggestions(self, experiment_id: Any, suggestion_id: Any = None, *, state: str | None = None,
-                           client_id: int | None = None) -> int:
+                           client_id: int | None = None, actor: Principal | None = None) -> int:
         """Delete one suggestion, or all (``state="open"``: all open ones)."""
         eid = _int_id(experiment_id, "experiment")
         if state not in (None, "open", "closed", "all"):
             raise InvalidRequest("state must be open, closed or all", field="state")
         with self.store.write() as s:
-            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            row = repo.experiment_row(s, eid, lock=True, client_id=client_id)
             if suggestion_id is not None:
                 sid = _int_id(suggestion_id, "suggestion")
                 repo.get_suggestion(s, eid, sid)
                 n = repo.delete_suggestions(s, eid, suggestion_id=sid)
             else:
                 n = repo.delete_suggestions(s, eid, state=None if state == "all" else state)
+            record(s, actor, "suggestion.delete", "experiment", eid,
+                   {"suggestion": None if suggestion_id is None else str(suggestion_id), "state": state, "count": n},
+                   client_id=row.client_id)
         self._changed(eid)
         return n
 
@@ -531,13 +534,16 @@ class Service:
             repo.experiment_row(s, eid, client_id=client_id)
             return repo.get_queued(s, eid, _int_id(queued_id, "queued_suggestion"))
 
-    def delete_queued(self, experiment_id: Any, queued_id: Any, *, client_id: int | None = None) -> None:
+    def delete_queued(self, experiment_id: Any, queued_id: Any, *, client_id: int | None = None,
+                      actor: Principal | None = None) -> None:
         eid = _int_id(experiment_id, "experiment")
         qid = _int_id(queued_id, "queued_suggestion")
         with self.store.write() as s:
-            repo.experiment_row(s, eid, lock=True, client_id=client_id)
+            row = repo.experiment_row(s, eid, lock=True, client_id=client_id)
             repo.get_queued(s, eid, qid)
             repo.delete_queued(s, eid, qid)
+            record(s, actor, "queued_suggestion.delete", "queued_suggestion", qid, {"experiment": str(eid)},
+                   client_id=row.client_id)
 
     # -- observations ------------------------------------------------------------------
     def _values(self, exp: Experiment, req: schemas.ObservationCreate | schemas.ObservationUpdate,
@@ -664,7 +670,7 @@ class Service:
             return repo.get_observation(s, eid, _int_id(observation_id, "observation"))
 
     def update_observation(self, experiment_id: Any, observation_id: Any, body: Any, *,
-                           client_id: int | None = None) -> Observation:
+                           client_id: int | None = None, actor: Principal | None = None) -> Observation:
         eid = _int_id(experiment_id, "experiment")
         oid = _int_id(observation_id, "observation")
         req = schemas.parse(schemas.ObservationUpdate, body)
@@ -687,6 +693,8 @@ class Service:
                 fields["task"] = self._task(exp, req.task)
             if fields:
                 repo.update_observation(s, oid, **fields)
+                record(s, actor, "observation.update", "observation", oid,
+                       {"experiment": str(eid), "fields": sorted(req.model_fields_set)}, client_id=exp.client_id)
             out = repo.get_observation(s, eid, oid)
         self._changed(eid)
         return out

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from assay import run_schemas as rs
 from assay import schemas
+from assay.access import Principal, record
 from assay.domain import Checkpoint, Experiment, MetricValue, Page, Project, StoredFile, TrainingRun
 from assay.engine.analysis import best_observations
 from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
@@ -152,14 +153,16 @@ class RunService:
         self.max_file_bytes = max_file_bytes
 
     # -- projects ----------------------------------------------------------------------
-    def create_project(self, body: Any, *, client_id: int = 1) -> Project:
+    def create_project(self, body: Any, *, client_id: int = 1, actor: Principal | None = None) -> Project:
         req = schemas.parse(rs.ProjectCreate, body)
         try:
             with self.store.write() as s:
                 repo.ensure_client(s, client_id)
                 if runs_repo.find_project(s, client_id, req.id) is not None:
                     raise Conflict(f"project {req.id!r} already exists", field="id")
-                return runs_repo.insert_project(s, client_id, req.id, req.name or req.id, req.metadata)
+                created = runs_repo.insert_project(s, client_id, req.id, req.name or req.id, req.metadata)
+                record(s, actor, "project.create", "project", req.id, {"name": created.name}, client_id=client_id)
+                return created
         except IntegrityError:
             raise Conflict(f"project {req.id!r} already exists", field="id") from None
 
@@ -185,7 +188,8 @@ class RunService:
             items, total = runs_repo.list_projects(s, client_id, limit=lim, before=b, after=a)
         return _page(items, total, lim)
 
-    def update_project(self, reference: str, body: Any, *, client_id: int = 1) -> Project:
+    def update_project(self, reference: str, body: Any, *, client_id: int = 1,
+                       actor: Principal | None = None) -> Project:
         req = schemas.parse(rs.ProjectUpdate, body)
         with self.store.write() as s:
             p = runs_repo.get_project(s, client_id, reference)
@@ -196,6 +200,8 @@ class RunService:
                 fields["metadata"] = req.metadata
             if fields:
                 runs_repo.update_project(s, p.id, **fields)
+                record(s, actor, "project.update", "project", reference, {"fields": sorted(fields)},
+                       client_id=client_id)
             return runs_repo.get_project(s, client_id, reference)
 
     # -- training runs -----------------------------------------------------------------
@@ -298,7 +304,8 @@ class RunService:
                                                include_deleted=include_deleted, limit=lim, before=b, after=a)
         return _page(items, total, lim)
 
-    def update_run(self, run_id: Any, body: Any, *, client_id: int = 1, merge: bool = False) -> TrainingRun:
+    def update_run(self, run_id: Any, body: Any, *, client_id: int = 1, merge: bool = False,
+                   actor: Principal | None = None) -> TrainingRun:
         """PUT replaces the fields given; MERGE merges map fields key by key (``null`` removes a key)."""
         rid = _int_id(run_id, "training_run")
         req = schemas.parse(rs.TrainingRunIn, body)
@@ -309,6 +316,9 @@ class RunService:
                 fields = self._run_changes(s, row, req, merge)
                 if fields:
                     runs_repo.update_run(s, rid, **fields)
+                if "deleted" in fields and fields["deleted"] != row.deleted:  # archive/restore: audited
+                    record(s, actor, "training_run.delete" if fields["deleted"] else "training_run.restore",
+                           "training_run", rid, client_id=client_id)
                 new_state = fields.get("state", old_state)
                 eid = row.experiment_id
                 observed = False
@@ -418,12 +428,13 @@ class RunService:
         runs_repo.update_run(s, run_id, observation_id=obs.id)
         return True
 
-    def delete_run(self, run_id: Any, *, client_id: int = 1) -> None:
+    def delete_run(self, run_id: Any, *, client_id: int = 1, actor: Principal | None = None) -> None:
         """Archive (SigOpt's delete is soft); ``PUT {"deleted": false}`` restores."""
         rid = _int_id(run_id, "training_run")
         with self.store.write() as s:
             runs_repo.get_run(s, rid, client_id=client_id, lock=True)
             runs_repo.update_run(s, rid, deleted=True)
+            record(s, actor, "training_run.delete", "training_run", rid, client_id=client_id)
 
     # -- checkpoints -------------------------------------------------------------------
     def _stopping(self, s: Session, run: TrainingRun, values: list[MetricValue]) -> dict[str, Any] | None:
@@ -494,7 +505,8 @@ class RunService:
         # Derived from the id alone: no user text ever reaches the filesystem path.
         return self.artifact_dir / "files" / f"{file_id // 1000:06d}" / f"{file_id}.bin"
 
-    def create_file(self, run_id: Any, body: Any, *, client_id: int = 1) -> tuple[StoredFile, str]:
+    def create_file(self, run_id: Any, body: Any, *, client_id: int = 1,
+                    actor: Principal | None = None) -> tuple[StoredFile, str]:
         """Record a file and return it with a one-time upload token (the presigned-URL dance)."""
         rid = _int_id(run_id, "training_run")
         req = schemas.parse(rs.FileCreate, body)
@@ -516,6 +528,9 @@ class RunService:
                                       content_length=req.content_length, content_md5=req.content_md5,
                                       sha256=req.content_sha256.lower() if req.content_sha256 else None,
                                       upload_token_hash=_token_hash(token))
+            record(s, actor, "file.create", "file", f.id, {"training_run": str(rid), "name": req.name,
+                                                           "content_length": req.content_length},
+                   client_id=client_id)
         return f, token
 
     def open_upload(self, file_id: Any, token: str | None) -> UploadSink:
@@ -619,20 +634,24 @@ class RunService:
             data = [self._ai(s, e) for e in page.data if e.runs_only]
         return Page(data, len(data) if len(data) != len(page.data) else page.count, before=page.before)
 
-    def update_aiexperiment(self, experiment_id: Any, body: Any, *, client_id: int = 1) -> dict[str, Any]:
+    def update_aiexperiment(self, experiment_id: Any, body: Any, *, client_id: int = 1,
+                            actor: Principal | None = None) -> dict[str, Any]:
         with self.store.read() as s:
             exp = self._ai_experiment(s, experiment_id, client_id)
         if isinstance(body, Mapping) and body.get("project") not in (None, exp.project):
             raise InvalidRequest("an AI experiment cannot move to another project", field="project")
-        self.svc.update_experiment(exp.id, body, client_id=client_id)
+        self.svc.update_experiment(exp.id, body, client_id=client_id, actor=actor)
         return self.get_aiexperiment(exp.id, client_id=client_id)
 
-    def delete_aiexperiment(self, experiment_id: Any, *, client_id: int = 1, include_runs: bool = False) -> None:
+    def delete_aiexperiment(self, experiment_id: Any, *, client_id: int = 1, include_runs: bool = False,
+                            actor: Principal | None = None) -> None:
         with self.store.write() as s:
             exp = self._ai_experiment(s, experiment_id, client_id, lock=True)
             repo.update_experiment(s, exp.id, state="deleted")
             if include_runs:
                 runs_repo.archive_experiment_runs(s, exp.id)
+            record(s, actor, "experiment.delete", "experiment", exp.id, {"include_runs": include_runs},
+                   client_id=client_id)
         self.svc._changed(exp.id)
 
     def create_aiexperiment_run(self, experiment_id: Any, body: Any = None, *, client_id: int = 1,

@@ -152,6 +152,35 @@ def test_share_token_expires_and_renews(app_client: TestClient) -> None:
     assert app_client.get(f"/v1/experiments/{eid}", headers=bearer(share["token"])).status_code == 200
 
 
+def test_share_token_for_one_training_run_expires(app_client: TestClient) -> None:
+    """POST /v1/training_runs/{id}/tokens: read that run (and its checkpoints) until it expires."""
+    admin = app_client.admin  # type: ignore[attr-defined]
+    h_admin = bearer(admin)
+    app_client.post("/v1/clients/1/projects", json={"id": "p", "name": "p"}, headers=h_admin)
+    r1 = app_client.post("/v1/clients/1/projects/p/training_runs", json={"name": "one"}, headers=h_admin).json()
+    r2 = app_client.post("/v1/clients/1/projects/p/training_runs", json={"name": "two"}, headers=h_admin).json()
+    share = app_client.post(f"/v1/training_runs/{r1['id']}/tokens", headers=h_admin).json()
+    assert share["training_run"] == r1["id"] and share["role"] == "read" and share["token_type"] == "guest"
+    assert share["expires"] > time.time() + 29 * 86400
+    h = bearer(share["token"])
+    assert app_client.get(f"/v1/training_runs/{r1['id']}", headers=h).json()["name"] == "one"
+    assert app_client.get(f"/v1/training_runs/{r1['id']}/checkpoints", headers=h).status_code == 200
+    assert app_client.get(f"/v1/training_runs/{r2['id']}", headers=h).status_code == 404
+    assert app_client.get("/v1/clients/1/training_runs", headers=h).status_code == 404
+    assert app_client.put(f"/v1/training_runs/{r1['id']}", json={"name": "x"}, headers=h).status_code in (403, 404)
+    assert app_client.post(f"/v1/training_runs/{r1['id']}/tokens", headers=h).status_code in (403, 404)
+    read = make_token(app_client, admin, role="read")["token"]
+    assert app_client.post(f"/v1/training_runs/{r1['id']}/tokens", headers=bearer(read)).status_code == 403
+    assert app_client.post("/v1/training_runs/999999/tokens", headers=h_admin).status_code == 404
+    store = app_client.app.state.service.store  # type: ignore[attr-defined]
+    from sqlalchemy import update
+
+    with store.write() as s:
+        s.execute(update(ApiTokenRow).where(ApiTokenRow.id == int(share["id"])).values(expires=int(time.time()) - 1))
+    r = app_client.get(f"/v1/training_runs/{r1['id']}", headers=h)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
+
+
 def test_rotate_and_revoke(app_client: TestClient) -> None:
     admin = app_client.admin  # type: ignore[attr-defined]
     t = make_token(app_client, admin, role="write", name="worker")

@@ -121,3 +121,25 @@ def test_unknown_route_and_method_use_the_error_shape(c: TestClient) -> None:
     assert r.status_code == 404 and r.json()["object"] == "error"
     r = c.patch("/v1/experiments")
     assert r.status_code == 405 and r.json()["status"] == 405
+
+
+def test_request_line_and_header_limits_on_a_real_server(server: object) -> None:
+    """414 for an over-long URL, 431 for over-long or too many headers; the server keeps serving."""
+    import httpx
+
+    from assay.server.app import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URL_BYTES
+
+    url = server.url  # type: ignore[attr-defined]
+    with httpx.Client(base_url=url) as h:
+        r = h.get("/v1/experiments/" + "1" * (MAX_URL_BYTES + 10))
+        assert r.status_code == 414 and "URL" in r.json()["message"]
+        r = h.get("/v1/experiments", params={"state": "x" * (MAX_URL_BYTES + 10)})
+        assert r.status_code == 414
+        r = h.get("/v1/experiments", headers={"X-Big": "y" * (MAX_HEADER_BYTES + 10)})
+        assert r.status_code == 431 and "x-big" in r.json()["message"]
+        r = h.get("/v1/experiments", headers={f"X-H{i}": "1" for i in range(MAX_HEADER_COUNT + 5)})
+        assert r.status_code == 431 and r.json()["object"] == "error"
+        # just under the limits: served normally (an unknown experiment id is a plain 404)
+        assert h.get("/v1/experiments/" + "9" * 2000).status_code == 404
+        assert h.get("/v1/experiments", headers={"X-Big": "y" * 4000}).status_code == 200
+        assert h.get("/health").status_code == 200

@@ -102,7 +102,7 @@ PUBLIC_ROUTES = {"/dashboard/static/{name}"}
 FACTORIES: dict[str, Callable[[Team], None]] = {
     "experiment_id": _experiment_objects, "suggestion_id": _experiment_objects,
     "observation_id": _experiment_objects, "queued_id": _experiment_objects,
-    "token_id": _token, "client_id": lambda t: None, "user_id": _user,
+    "token_id": _token, "client_id": lambda t: None, "user_id": _user, "organization_id": lambda t: None,
     "name": lambda t: t.ids.setdefault("name", "app.js"),  # dashboard static assets: public, no team
     "project": _run_objects, "run_id": _run_objects, "checkpoint_id": _run_objects, "file_id": _run_objects,
 }
@@ -116,9 +116,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         acc = Access(app.state.service.store)
         a_token = acc.bootstrap()
         assert a_token
-        b_client, b_admin = acc.create_team("team B")
+        b_org = acc.create_organization("org B")  # another organization: its ids must not show either
+        b_client, b_admin = acc.create_team("team B", organization=int(b_org["id"]))
         a = Team(c, a_token, "1", "team-a-own")
         b = Team(c, b_admin["token"], str(b_client), SECRET)
+        a.ids["organization_id"], b.ids["organization_id"] = "1", b_org["id"]
         params = {p for _, path in app_routes(app) for p in re.findall(r"{(\w+)", path)}
         unknown = params - set(FACTORIES)
         assert not unknown, (f"routes have path parameters {sorted(unknown)} this test cannot fill: add a factory "

@@ -39,6 +39,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, text in ((400, "Breaks a rule of the API"), (401, "Missing or invalid API token"),
                        (403, "The token's role does not allow this"), (404, "No such object (for this token)"),
                        (409, "Conflicts with stored state"), (413, "Request body too large"),
+                       (414, "URL too long"), (431, "Request headers too large"),
                        (422, "Wrong types or shape"), (429, "Rate limit exceeded; see Retry-After"))
 }
 
@@ -116,17 +117,48 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body.body})
 
 
+# Request-line and header limits (a reverse proxy usually has tighter ones; these hold without one).
+MAX_URL_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 64 * 1024
+MAX_HEADER_COUNT = 100
+
+
 class CleanURLs:
-    """400 for a path or query string carrying NUL bytes or invalid UTF-8 (databases refuse such text)."""
+    """Refuse malformed request lines and headers before any route runs.
+
+    414 for a path + query string over :data:`MAX_URL_BYTES`; 431 for a header over
+    :data:`MAX_HEADER_BYTES`, headers over :data:`MAX_HEADERS_BYTES` in all or more than
+    :data:`MAX_HEADER_COUNT` of them; 400 for a path or query string carrying NUL bytes or
+    invalid UTF-8 (databases refuse such text).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+        resp = JSONResponse({"object": "error", "status": status, "message": message}, status_code=status)
+        await resp(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             from urllib.parse import unquote_to_bytes
 
             raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            if len(raw) + len(scope.get("query_string", b"")) > MAX_URL_BYTES:
+                await self._refuse(scope, receive, send, 414,
+                                   f"the URL (path and query string) is longer than {MAX_URL_BYTES} bytes")
+                return
+            headers = scope.get("headers", ())
+            sizes = [len(k) + len(v) for k, v in headers]
+            if len(sizes) > MAX_HEADER_COUNT or sum(sizes) > MAX_HEADERS_BYTES or max(sizes, default=0) > \
+                    MAX_HEADER_BYTES:
+                big = next((k.decode("latin-1") for k, v in headers if len(k) + len(v) > MAX_HEADER_BYTES), None)
+                msg = (f"header {big!r} is longer than {MAX_HEADER_BYTES} bytes" if big else
+                       f"too many or too large headers (at most {MAX_HEADER_COUNT}, {MAX_HEADERS_BYTES} bytes)")
+                await self._refuse(scope, receive, send, 431, msg)
+                return
             bad = False
             for part in (raw, scope.get("query_string", b"")):
                 data = unquote_to_bytes(part.replace(b"+", b" "))
@@ -136,9 +168,7 @@ class CleanURLs:
                     bad = True
                 bad = bad or b"\x00" in data
             if bad:
-                resp = JSONResponse({"object": "error", "status": 400,
-                                     "message": "the URL contains NUL bytes or invalid UTF-8"}, status_code=400)
-                await resp(scope, receive, send)
+                await self._refuse(scope, receive, send, 400, "the URL contains NUL bytes or invalid UTF-8")
                 return
         await self.app(scope, receive, send)
 
@@ -230,9 +260,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     def health() -> dict[str, Any]:
         return {"object": "health", "status": "ok", "version": __version__}
 
-    from assay.server.routes import analysis, experiments, observations, suggestions, tokens
+    from assay.server.routes import analysis, experiments, observations, organizations, suggestions, tokens
 
-    for mod in (experiments, suggestions, observations, tokens, analysis):
+    for mod in (experiments, suggestions, observations, tokens, organizations, analysis):
         app.include_router(mod.router, responses=ERROR_RESPONSES)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
     app.add_middleware(CleanURLs)

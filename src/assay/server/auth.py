@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from assay.access import Access, Principal
+from assay.access import LOCAL, Access, Principal
 from assay.errors import NotFound, RateLimited
 
 __all__ = ["Principal", "principal", "token_from_request", "make_authenticator", "RateLimiter", "share_allows"]
@@ -40,7 +40,7 @@ def principal(request: Request) -> Principal:
     """FastAPI dependency: the caller, as the app's authenticator sees it."""
     auth = getattr(request.app.state, "authenticate", None)
     if auth is None:
-        return Principal()
+        return LOCAL
     return auth(request, token_from_request(request))
 
 

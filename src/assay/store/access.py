@@ -23,8 +23,6 @@ __all__ = [
     "count_tokens",
     "update_token",
     "insert_user",
-    "list_users",
-    "user_row",
     "audit",
     "list_audit",
     "experiment_client",
@@ -56,7 +54,7 @@ def get_client(session: Session, client_id: int) -> dict[str, Any]:
 
 def list_clients(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(ClientRow).order_by(ClientRow.id)).scalars().all()
-    return [{"id": r.id, "name": r.name, "created": r.created} for r in rows]
+    return [{"id": r.id, "name": r.name, "created": r.created, "organization_id": r.organization_id} for r in rows]
 
 
 def insert_user(session: Session, client_id: int, email: str, name: str | None, role: str, now: int
@@ -74,20 +72,6 @@ def user_email_exists(session: Session, email: str) -> bool:
 def _user(row: UserRow) -> dict[str, Any]:
     return {"id": row.id, "client_id": row.client_id, "email": row.email, "name": row.name, "role": row.role,
             "created": row.created}
-
-
-def user_row(session: Session, client_id: int, user_id: int) -> dict[str, Any]:
-    row = session.execute(select(UserRow).where(UserRow.id == user_id, UserRow.client_id == client_id,
-                                                UserRow.deleted.is_(False))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"user {user_id} does not exist", field="user")
-    return _user(row)
-
-
-def list_users(session: Session, client_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(select(UserRow).where(UserRow.client_id == client_id, UserRow.deleted.is_(False))
-                           .order_by(UserRow.id)).scalars().all()
-    return [_user(r) for r in rows]
 
 
 # -- tokens --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.errors import AssayError
@@ -83,6 +83,12 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read transaction without the ORM session (for the per-request token lookup)."""
+        with self._read_engine.connect() as conn, conn.begin():
+            yield conn
 
     def dispose(self) -> None:
         self._write_engine.dispose()

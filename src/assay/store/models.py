@@ -20,7 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow",
            "UserRow", "ApiTokenRow", "AuditRow",
-           "ProjectRow", "TrainingRunRow", "CheckpointRow", "FileRow"]
+           "ProjectRow", "TrainingRunRow", "CheckpointRow", "FileRow",
+           "OrganizationRow", "MembershipRow", "OrganizationMemberRow"]
 
 
 class Base(DeclarativeBase):
@@ -34,6 +35,9 @@ class ClientRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(500))
     created: Mapped[int] = mapped_column(BigInteger)
+    # The organization above the team (1: the default organization every database has).
+    # (No foreign key: SQLite cannot add one to an existing table in place; organizations are never deleted.)
+    organization_id: Mapped[int] = mapped_column(Integer, server_default="1", index=True)
 
 
 class ExperimentRow(Base):
@@ -103,7 +107,8 @@ class QueuedSuggestionRow(Base):
 
 # -- trust: users, API tokens, audit log ---------------------------------------------------
 class UserRow(Base):
-    """A person; belongs to one team (``clients``) with a role."""
+    """A person. Teams and roles are in ``memberships``; ``client_id``/``role`` record the team that
+    added the user and the role it gave (kept for history; access is decided by memberships)."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -218,3 +223,37 @@ class FileRow(Base):
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
     upload_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- trust: organizations above teams, team memberships ----------------------------------------
+class OrganizationRow(Base):
+    """An organization: owns teams (``clients``); its owners manage all of them."""
+
+    __tablename__ = "organizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class MembershipRow(Base):
+    """A user's role in one team: ``admin``, ``write`` or ``read``."""
+
+    __tablename__ = "memberships"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    created: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("user_id", "client_id", name="uq_membership_user_client"),)
+
+
+class OrganizationMemberRow(Base):
+    """A user's place in an organization: ``owner`` (admin of every team in it) or ``member``."""
+
+    __tablename__ = "organization_members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    created: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("user_id", "organization_id", name="uq_org_member_user_org"),)

@@ -31,13 +31,13 @@ def get_aiexperiment(experiment_id: str, svc: RunService = Depends(runs),
 @router.put("/{experiment_id}")
 def update_aiexperiment(experiment_id: str, body: dict[str, Any] = Body(...), svc: RunService = Depends(runs),
                         p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.update_aiexperiment(experiment_id, body, client_id=p.client_id)
+    return svc.update_aiexperiment(experiment_id, body, client_id=p.client_id, actor=p)
 
 
 @router.delete("/{experiment_id}", status_code=204)
 def delete_aiexperiment(experiment_id: str, include_runs: bool = False, svc: RunService = Depends(runs),
                         p: Principal = Depends(writer)) -> Response:
-    svc.delete_aiexperiment(experiment_id, client_id=p.client_id, include_runs=include_runs)
+    svc.delete_aiexperiment(experiment_id, client_id=p.client_id, include_runs=include_runs, actor=p)
     return Response(status_code=204)
 
 

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["files"])
 @router.post("/training_runs/{run_id}/files")
 def create_file(run_id: str, request: Request, body: rs.FileCreate, svc: RunService = Depends(runs),
                 p: Principal = Depends(writer)) -> dict[str, Any]:
-    f, token = svc.create_file(run_id, body, client_id=p.client_id)
+    f, token = svc.create_file(run_id, body, client_id=p.client_id, actor=p)
     out = f.to_json()
     headers = {"Content-Type": f.content_type}
     if f.content_md5:

@@ -51,7 +51,7 @@ def get_observation(experiment_id: str, observation_id: str, svc: Service = Depe
 @router.put("/observations/{observation_id}")
 def update_observation(experiment_id: str, observation_id: str, body: schemas.ObservationUpdate = Body(...),
                        svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.update_observation(experiment_id, observation_id, body, client_id=p.client_id).to_json()
+    return svc.update_observation(experiment_id, observation_id, body, client_id=p.client_id, actor=p).to_json()
 
 
 @router.delete("/observations/{observation_id}", status_code=204)

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/clients/{client_id}", tags=["projects"])
 @router.post("/projects")
 def create_project(client_id: str, body: rs.ProjectCreate, svc: RunService = Depends(runs),
                    p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_project(body, client_id=check_client(client_id, p)).to_json()
+    return svc.create_project(body, client_id=check_client(client_id, p), actor=p).to_json()
 
 
 @router.get("/projects")
@@ -39,7 +39,7 @@ def get_project(client_id: str, project: str, svc: RunService = Depends(runs),
 @router.put("/projects/{project}")
 def update_project(client_id: str, project: str, body: rs.ProjectUpdate = Body(...),
                    svc: RunService = Depends(runs), p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.update_project(project, body, client_id=check_client(client_id, p)).to_json()
+    return svc.update_project(project, body, client_id=check_client(client_id, p), actor=p).to_json()
 
 
 @router.get("/projects/{project}/experiments")

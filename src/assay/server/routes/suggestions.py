@@ -32,7 +32,7 @@ def list_suggestions(experiment_id: str, state: str | None = None, limit: int | 
 @router.delete("/suggestions", status_code=204)
 def delete_suggestions(experiment_id: str, state: str | None = None, svc: Service = Depends(service),
                        p: Principal = Depends(writer)) -> Response:
-    svc.delete_suggestions(experiment_id, state=state, client_id=p.client_id)
+    svc.delete_suggestions(experiment_id, state=state, client_id=p.client_id, actor=p)
     return Response(status_code=204)
 
 
@@ -51,7 +51,7 @@ def update_suggestion(experiment_id: str, suggestion_id: str, body: schemas.Sugg
 @router.delete("/suggestions/{suggestion_id}", status_code=204)
 def delete_suggestion(experiment_id: str, suggestion_id: str, svc: Service = Depends(service),
                       p: Principal = Depends(writer)) -> Response:
-    svc.delete_suggestions(experiment_id, suggestion_id, client_id=p.client_id)
+    svc.delete_suggestions(experiment_id, suggestion_id, client_id=p.client_id, actor=p)
     return Response(status_code=204)
 
 
@@ -76,5 +76,5 @@ def get_queued(experiment_id: str, queued_id: str, svc: Service = Depends(servic
 @router.delete("/queued_suggestions/{queued_id}", status_code=204)
 def delete_queued(experiment_id: str, queued_id: str, svc: Service = Depends(service),
                   p: Principal = Depends(writer)) -> Response:
-    svc.delete_queued(experiment_id, queued_id, client_id=p.client_id)
+    svc.delete_queued(experiment_id, queued_id, client_id=p.client_id, actor=p)
     return Response(status_code=204)

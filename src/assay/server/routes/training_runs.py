@@ -76,18 +76,18 @@ def get_run(run_id: str, svc: RunService = Depends(runs), p: Principal = Depends
 @router.put("/training_runs/{run_id}")
 def replace_run(run_id: str, request: Request, body: rs.TrainingRunIn = Body(...), svc: RunService = Depends(runs),
                 p: Principal = Depends(writer)) -> Any:
-    return _reply(request, svc.update_run(run_id, body, client_id=p.client_id, merge=False))
+    return _reply(request, svc.update_run(run_id, body, client_id=p.client_id, merge=False, actor=p))
 
 
 @router.api_route("/training_runs/{run_id}", methods=["MERGE"])
 def merge_run(run_id: str, request: Request, body: rs.TrainingRunIn = Body(...), svc: RunService = Depends(runs),
               p: Principal = Depends(writer)) -> Any:
-    return _reply(request, svc.update_run(run_id, body, client_id=p.client_id, merge=True))
+    return _reply(request, svc.update_run(run_id, body, client_id=p.client_id, merge=True, actor=p))
 
 
 @router.delete("/training_runs/{run_id}", status_code=204)
 def archive_run(run_id: str, svc: RunService = Depends(runs), p: Principal = Depends(writer)) -> Response:
-    svc.delete_run(run_id, client_id=p.client_id)
+    svc.delete_run(run_id, client_id=p.client_id, actor=p)
     return Response(status_code=204)
 
 
