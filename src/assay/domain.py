@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ObservationColumns",
     "Bounds",
     "Parameter",
     "Metric",
@@ -512,3 +513,29 @@ class StoredFile:
                 "content_length": self.content_length, "content_md5": self.content_md5, "sha256": self.sha256,
                 "uploaded": self.uploaded, "created": self.created,
                 "download": {"object": "download", "url": f"/v1/files/{self.id}/content"} if self.uploaded else None}
+
+
+@dataclass(frozen=True)
+class ObservationColumns:
+    """Every observation of an experiment as parallel lists (oldest first): a bulk read for the dashboard
+    that skips building one :class:`Observation` per row."""
+
+    id: list[int]
+    created: list[int]
+    failed: list[bool]
+    suggestion_id: list[int | None]
+    task: list[str | None]
+    cost: list[float]
+    assignments: list[dict[str, Any]]
+    values: list[dict[str, float]]  # metric name -> value
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def observation(self, i: int, experiment_id: int) -> Observation:
+        """Row ``i`` as an :class:`Observation` (without value stddevs or metadata)."""
+        task = Task(self.task[i], self.cost[i]) if self.task[i] is not None else None
+        return Observation(id=self.id[i], experiment_id=experiment_id, assignments=self.assignments[i],
+                           values=tuple(MetricValue(k, v) for k, v in self.values[i].items()),
+                           failed=self.failed[i], suggestion_id=self.suggestion_id[i], task=task,
+                           created=self.created[i])

@@ -23,6 +23,7 @@ from assay.domain import (
     Experiment,
     MetricValue,
     Observation,
+    ObservationColumns,
     Page,
     Parameter,
     Progress,
@@ -31,7 +32,7 @@ from assay.domain import (
     Task,
 )
 from assay.engine import Candidate, Problem
-from assay.engine.analysis import best_observations
+from assay.engine.analysis import best_observations, best_rows
 from assay.engine.grid import MAX_GRID, grid_size
 from assay.engine.importance import metric_importances, min_observations
 from assay.engine.stopping import StoppingCriteria, stopping_criteria
@@ -777,17 +778,27 @@ class Service:
         return {"object": "importances", "importances": imp}
 
     # -- dashboard ---------------------------------------------------------------------
-    def experiment_snapshot(self, experiment_id: Any, *, client_id: int | None = None
-                            ) -> tuple[Experiment, list[Observation], list[Suggestion], list[QueuedSuggestion]]:
-        """One consistent read for the dashboard: the experiment with its progress, every observation
-        (oldest first), the open suggestions and the queue."""
+    def experiment_columns(self, experiment_id: Any, *, client_id: int | None = None
+                           ) -> tuple[Experiment, ObservationColumns, list[Suggestion], list[QueuedSuggestion]]:
+        """One consistent read for the dashboard: the experiment with its progress, every observation as
+        columns (oldest first; a bulk read that builds no per-row objects), the open suggestions and the queue."""
         eid = _int_id(experiment_id, "experiment")
         with self.store.read() as s:
             exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
-            obs = repo.all_observations(s, eid)
-            exp = Experiment(**{**exp.__dict__, "progress": self._progress(s, exp, obs)})
+            cols = repo.observation_columns(s, eid)
             open_sugs, _ = repo.list_suggestions(s, eid, state="open", limit=MAX_PAGE)
-            return exp, obs, open_sugs, repo.list_queued(s, eid)
+            queued = repo.list_queued(s, eid)
+            open_count = repo.count_open_suggestions(s, eid)
+        n = len(cols)
+        progress = Progress(open_suggestion_count=open_count)
+        if n:
+            best = best_rows(cols, exp.metrics, exp.tasks)
+            progress = Progress(
+                observation_count=n, observation_budget_consumed=float(sum(cols.cost)),
+                failed_observation_count=sum(cols.failed), open_suggestion_count=open_count,
+                first_observation=cols.observation(0, eid), last_observation=cols.observation(n - 1, eid),
+                best_observation=cols.observation(int(best[0]), eid) if len(best) == 1 else None)
+        return Experiment(**{**exp.__dict__, "progress": progress}), cols, open_sugs, queued
 
     def experiment_marker(self, experiment_id: Any, *, client_id: int | None = None) -> str:
         """A short string that changes whenever the experiment, its observations or open suggestions change."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 import assay
 from tests.conftest import ServerProcess
@@ -14,12 +15,14 @@ from tests.dashboard.conftest import Data
 pytestmark = pytest.mark.browser
 
 READY = "body[data-ready=true]"
+DRAWN = "body[data-drawn]"  # every plot drawn, the off-screen ones too (they follow the first screen)
 
 
 def open_experiment(page: Any, data: Data, eid: str) -> None:
     page.goto(f"{data.server.url}/experiments/{eid}")
     page.wait_for_selector(READY)
-    page.wait_for_function("document.getElementById('plot-trace').data !== undefined")
+    assert page.evaluate("document.getElementById('plot-trace').data !== undefined")  # on the first screen
+    page.wait_for_selector(DRAWN)
 
 
 def plot_points(page: Any, div: str, trace: int = 0, axis: str = "x") -> int:
@@ -95,6 +98,7 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     z = page.evaluate("document.getElementById('plot-contour').data[0].z")
     assert len(z) == 30 and len(z[0]) == 30
     page.select_option("#slice-param", "opt")
+    page.wait_for_function("new Set(document.getElementById('plot-slice').data[0].x).size === 2")
     assert set(page.evaluate("document.getElementById('plot-slice').data[0].x")) == {"adam", "sgd"}
     # best assignments, open and queued suggestions
     assert page.locator("#best tbody tr").count() == 1
@@ -112,18 +116,25 @@ def test_history_sort_filter_and_csv(page: Any, data: Data) -> None:
     open_experiment(page, data, data.single)
     n = len(observations(data, data.single))
     assert row_count_text(page, "history").startswith(f"{n} of {n} rows")
+    assert page.locator("#sample-note").is_hidden()  # 30 observations: every one is drawn
     ok = [v for v in data.values if v is not None]
-    page.locator("#history").get_by_role("button", name="sort by y").click()  # ascending
-    first_y = float(page.locator("#history tbody tr").first.locator("td").last.inner_text())
-    assert first_y == pytest.approx(min(ok), rel=1e-4)
+    page.locator("#history").get_by_role("button", name="sort by y").click()  # ascending, on the server
+    expect(page.locator("#history th[data-key='m:y']")).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("#history tbody tr").first.locator("td").last).to_have_text(f"{min(ok):.5g}")
     page.fill("#history-filter", "y < 50")
     expected = sum(1 for v in ok if v < 50)
-    assert row_count_text(page, "history").startswith(f"{expected} of {n} rows")
+    expect(page.locator("#history .rowcount")).to_contain_text(f"{expected} of {n} rows")
     page.fill("#history-filter", "failed = yes")
-    assert row_count_text(page, "history").startswith(f"2 of {n} rows")
+    expect(page.locator("#history .rowcount")).to_contain_text(f"2 of {n} rows")
     page.fill("#history-filter", "y < 50, opt = sgd")
-    assert page.locator("#history tbody tr").count() == sum(
-        1 for i, v in enumerate(data.values) if v is not None and v < 50 and i % 3 == 0)
+    want = sum(1 for i, v in enumerate(data.values) if v is not None and v < 50 and i % 3 == 0)
+    expect(page.locator("#history .rowcount")).to_contain_text(f"{want} of {n} rows")
+    assert page.locator("#history tbody tr").count() == want
+    page.fill("#history-filter", "colour = red")  # an unknown column: the server's message, in the table
+    expect(page.locator("#history .msg.error")).to_contain_text("unknown column 'colour'")
+    page.errors.clear()  # the browser logs the 400 response itself
+    page.fill("#history-filter", "")
+    expect(page.locator("#history .rowcount")).to_contain_text(f"{n} of {n} rows")
     with page.expect_download() as dl:
         page.click("#csv-download")
     text = open(dl.value.path()).read()
@@ -208,7 +219,9 @@ def test_live_refresh_without_reload(page: Any, data: Data) -> None:
     page.wait_for_function(f"document.querySelector('#history .rowcount').textContent.startsWith('{n + 1} of')",
                            timeout=15_000)
     assert page.evaluate("window.__same_document") is True
-    assert plot_points(page, "plot-pareto", trace=0) == n + 1
+    # an off-screen plot is redrawn when it is scrolled into view
+    page.locator("#plot-pareto").scroll_into_view_if_needed()
+    page.wait_for_function(f"document.getElementById('plot-pareto').data[0].x.length === {n + 1}")
 
 
 def test_login_stores_token_and_sends_bearer(page: Any, data: Data) -> None:
@@ -330,3 +343,31 @@ def test_run_page(page: Any, data: Data) -> None:
     # the image file is shown (fetched with the token, decoded by the browser)
     page.wait_for_function("(document.querySelector('img.run-image') || {}).naturalWidth === 2")
     assert page.get_by_role("link", name="confusion matrix").count() == 1
+
+
+def test_large_experiment_draws_a_labelled_sample_and_pages_the_history(page: Any, data: Data) -> None:
+    """1,500 observations: plots draw the documented 1,000-row sample and say so; the history holds all."""
+    with assay.Connection(data.server.url) as c:
+        e = c.create_experiment(name="large", parameters=[
+            {"name": "a", "type": "double", "bounds": {"min": 0, "max": 1}},
+            {"name": "b", "type": "double", "bounds": {"min": 0, "max": 1}}], metrics=[{"name": "y"}])
+        ys = [((i * 7919) % 1500) / 1500 for i in range(1500)]
+        c.experiments(e.id).observations().create_batch(observations=[
+            {"assignments": {"a": y, "b": 1 - y}, "values": [{"name": "y", "value": y}]} for y in ys])
+    open_experiment(page, data, e.id)
+    assert plot_points(page, "plot-trace") == plot_points(page, "plot-slice") == 1000
+    assert page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions[0].values.length") == 1000
+    assert plot_points(page, "plot-contour", trace=1) == 1000
+    expect(page.locator("#sample-note")).to_contain_text("show 1000 of 1500 observations")
+    # the best-seen line and the best-assignment table use every observation
+    assert page.evaluate("document.getElementById('plot-trace').data[1].y.at(-1)") == max(ys)
+    assert page.evaluate("document.getElementById('plot-trace').data[1].x.at(-1)") == 1500
+    expect(page.locator("#best tbody tr")).to_have_count(1)
+    # history: 50 rows in the page, 1500 on the server; sorting and paging cover all of them
+    assert row_count_text(page, "history").startswith("1500 of 1500 rows · page 1 of 30")
+    assert page.locator("#history tbody tr").count() == 50
+    page.locator("#history").get_by_role("button", name="sort by y").click()
+    expect(page.locator("#history tbody tr").first.locator("td").last).to_have_text("0")
+    page.locator("#history").get_by_role("button", name="Next ›").click()
+    expect(page.locator("#history .rowcount")).to_contain_text("page 2 of 30")
+    assert page.locator("#history tbody tr").first.locator("td").last.inner_text() == f"{50 / 1500:.5g}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import httpx
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 import assay
 from assay.dashboard import views
-from assay.domain import Bounds, Experiment, Metric, MetricValue, Observation, Parameter
+from assay.domain import Bounds, Experiment, Metric, MetricValue, Observation, ObservationColumns, Parameter
 from assay.errors import InvalidRequest
 
 EXP = Experiment(
@@ -32,10 +33,21 @@ def obs(n: int, rng: np.random.Generator) -> list[Observation]:
     return out
 
 
-def test_view_columns_trace_and_importance() -> None:
+def cols(observations: list[Observation]) -> ObservationColumns:
+    return ObservationColumns(
+        id=[o.id for o in observations], created=[o.created for o in observations],
+        failed=[o.failed for o in observations], suggestion_id=[o.suggestion_id for o in observations],
+        task=[o.task.name if o.task else None for o in observations],
+        cost=[o.task.cost if o.task else 1.0 for o in observations],
+        assignments=[dict(o.assignments) for o in observations],
+        values=[{v.name: v.value for v in o.values} for o in observations])
+
+
+def test_view_points_trace_and_importance() -> None:
     o = obs(200, np.random.default_rng(0))
-    v = views.experiment_view(EXP, o)
-    assert v["count"] == 200 and len(v["columns"]["params"]["x"]) == 200
+    v = views.experiment_view(EXP, cols(o))
+    assert v["count"] == 200 and len(v["points"]["params"]["x"]) == 200 and v["sampled"] is False
+    assert v["points"]["n"] == list(range(1, 201))
     best = max(range(200), key=lambda i: o[i].values[0].value)
     assert v["best_rows"] == [best]
     tr = v["trace"]["y"]
@@ -45,33 +57,65 @@ def test_view_columns_trace_and_importance() -> None:
     assert imp["x"] > 0.9 and imp["lr"] < 0.2 and imp["c"] < 0.2  # y depends on x only
 
 
-def test_large_view_is_sampled_but_keeps_best_and_newest() -> None:
+def test_large_view_is_a_fixed_size_sample_that_keeps_best_and_newest() -> None:
     o = obs(10_000, np.random.default_rng(1))
-    v = views.experiment_view(EXP, o, max_points=2000)
-    assert len(v["columns"]["id"]) == 10_000
-    s = v["sample"]
-    assert len(s) <= 2000 and s == sorted(set(s))
-    assert set(v["best_rows"]) <= set(s) and 9999 in s and 0 in s
+    v = views.experiment_view(EXP, cols(o), max_points=1000)
+    p = v["points"]
+    assert v["count"] == 10_000 and v["sampled"] is True
+    assert len(p["id"]) == len(p["params"]["x"]) == len(p["metrics"]["y"]) == 1000  # exactly the limit
+    assert p["n"] == sorted(set(p["n"])) and p["n"][0] == 1
+    assert set(range(9_901, 10_001)) <= set(p["n"])  # the newest 100
+    best = max(range(10_000), key=lambda i: o[i].values[0].value)
+    assert [p["n"][k] for k in v["best_rows"]] == [best + 1]
+    assert p["metrics"]["y"][v["best_rows"][0]] == o[best].values[0].value
+    # the best-seen trace uses every observation: it ends at the overall best
+    assert v["trace"]["y"]["y"][-1] == o[best].values[0].value and v["trace"]["y"]["x"][-1] == 10_000
+    assert "history" not in v and len(json.dumps(v)) < 200_000  # the payload does not grow with the history
+
+
+def test_history_page_filters_sorts_and_pages_on_the_server() -> None:
+    o = obs(120, np.random.default_rng(4))
+    o[7] = Observation(8, 1, {"x": 0.5, "lr": 0.01, "c": "a"}, (), failed=True, created=7)
+    c = cols(o)
+    first = views.history_page(EXP, c)
+    assert first["total"] == first["matched"] == 120 and [r["n"] for r in first["rows"]] == list(range(120, 70, -1))
+    ys = {i + 1: x.values[0].value for i, x in enumerate(o) if not x.failed}
+    page = views.history_page(EXP, c, sort="m:y", order="ascending", filter="y > 3, c = a", offset=5, limit=10)
+    want = sorted((n for n, y in ys.items() if y > 3 and o[n - 1].assignments["c"] == "a"), key=lambda n: ys[n])
+    assert page["matched"] == len(want) and [r["n"] for r in page["rows"]] == want[5:15]
+    assert all(r["m"]["y"] > 3 and r["p"]["c"] == "a" for r in page["rows"])
+    # empty cells sort last in both directions; booleans and plain-text search
+    desc = views.history_page(EXP, c, sort="m:y", order="descending", limit=1000)["rows"]
+    assert desc[-1]["n"] == 8 and desc[0]["m"]["y"] == max(ys.values())
+    assert [r["n"] for r in views.history_page(EXP, c, filter="failed = yes")["rows"]] == [8]
+    assert views.history_page(EXP, c, filter="lr ~ e-")["matched"] == sum("e-" in str(x.assignments["lr"]) for x in o)
+    best = max(ys, key=ys.get)
+    assert [r["n"] for r in views.history_page(EXP, c, limit=1000)["rows"] if r["best"]] == [best]
+    for kwargs, field in (({"filter": "nope > 1"}, "filter"), ({"sort": "zzz"}, "sort"), ({"order": "up"}, "order"),
+                          ({"limit": 0}, "limit"), ({"offset": -1}, "offset")):
+        with pytest.raises(InvalidRequest) as e:
+            views.history_page(EXP, c, **kwargs)  # type: ignore[arg-type]
+        assert e.value.field == field
 
 
 def test_contour_grid_and_errors() -> None:
     o = obs(50, np.random.default_rng(2))
-    g = views.contour(EXP, o, "x", "lr", "y", size=10)
+    g = views.contour(EXP, cols(o), "x", "lr", "y", size=10)
     assert len(g["z"]) == 10 and len(g["z"][0]) == 10 and g["points"] == 50
     z = np.array(g["z"])
     assert z[:, -1].mean() > z[:, 0].mean()  # y grows with x (columns)
     assert g["y"][0] == pytest.approx(1e-4) and g["y"][-1] == pytest.approx(1.0)  # log axis in real units
     with pytest.raises(InvalidRequest, match="categorical"):
-        views.contour(EXP, o, "x", "c", "y")
+        views.contour(EXP, cols(o), "x", "c", "y")
     with pytest.raises(InvalidRequest, match="unknown parameter"):
-        views.contour(EXP, o, "x", "nope", "y")
+        views.contour(EXP, cols(o), "x", "nope", "y")
     with pytest.raises(InvalidRequest, match="unknown metric"):
-        views.contour(EXP, o, "x", "lr", "nope")
+        views.contour(EXP, cols(o), "x", "lr", "nope")
 
 
 def test_csv_round_trip_and_line_numbers_in_errors() -> None:
     o = obs(5, np.random.default_rng(3))
-    text = views.history_csv(EXP, o)
+    text = views.history_csv(EXP, cols(o))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5"]
     body = views.parse_observations_csv(EXP, text)
@@ -107,7 +151,12 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
     remote.experiment(e.id).observe(assignments={"x": 0.1, "z": 1}, value=0.3)
     assert httpx.get(base + "/marker").json()["marker"] != m1
     v = httpx.get(base).json()
-    assert v["count"] == 3 and v["columns"]["params"]["z"] == [3, 9, 1]
+    assert v["count"] == 3 and v["points"]["params"]["z"] == [3, 9, 1]
+    assert v["history"]["total"] == 3 and [r["p"]["z"] for r in v["history"]["rows"]] == [1, 9, 3]
+    h = httpx.get(base + "/history", params={"sort": "p:z", "order": "ascending", "filter": "z > 1"}).json()
+    assert h["matched"] == 2 and [r["p"]["z"] for r in h["rows"]] == [3, 9]
+    r = httpx.get(base + "/history", params={"filter": "w = 2"})
+    assert r.status_code == 400 and r.json()["field"] == "filter" and "'w'" in r.json()["message"]
     assert httpx.get(base + "/observations.csv").text.count("\n") == 4
     js = httpx.get(f"{server.url}/dashboard/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from assay.domain import Bounds, Conditional, Metric, MetricValue, Observation, Parameter, Task
-from assay.engine.analysis import best_observations, pareto_mask
+from assay.domain import Bounds, Conditional, Metric, MetricValue, Observation, ObservationColumns, Parameter, Task
+from assay.engine.analysis import best_observations, best_rows, pareto_mask
 from assay.engine.importance import metric_importances, min_observations
 from assay.engine.stopping import stopping_criteria
 from assay.space import Space
@@ -139,3 +139,49 @@ def test_importance_needs_enough_observations() -> None:
     assert metric_importances(one, [], (Metric("y"),)) == {"y": {"x": 1.0}}
     flat = metric_importances(space, [obs(i, {**a, "x": i / 30}, y=1.0) for i in range(30)], (Metric("y"),))
     assert flat == {"y": dict.fromkeys(["x", "n", "c", "z", "mode"], 0.0)}
+
+
+# -- the columnar versions the dashboard uses agree with the per-observation ones --------------------------
+def _brute_pareto(y: np.ndarray) -> np.ndarray:
+    return np.array([not (np.all(y >= r, axis=1) & np.any(y > r, axis=1)).any() for r in y], dtype=bool)
+
+
+def test_pareto_mask_matches_brute_force_with_ties() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        y = rng.integers(0, 4, size=(int(rng.integers(0, 25)), int(rng.integers(1, 4)))).astype(float)
+        assert (pareto_mask(y) == _brute_pareto(y)).all(), y
+
+
+def _columns(observations: list[Observation]) -> ObservationColumns:
+    return ObservationColumns(
+        id=[o.id for o in observations], created=[o.created for o in observations],
+        failed=[o.failed for o in observations], suggestion_id=[None] * len(observations),
+        task=[o.task.name if o.task else None for o in observations],
+        cost=[o.task.cost if o.task else 1.0 for o in observations],
+        assignments=[dict(o.assignments) for o in observations],
+        values=[{v.name: v.value for v in o.values} for o in observations])
+
+
+def test_best_rows_equals_best_observations() -> None:
+    rng = np.random.default_rng(6)
+    tasks = (Task("cheap", 0.1), Task("full", 1.0))
+    shapes = [
+        ((Metric("a", "maximize"),), ()),
+        ((Metric("a", "minimize"), Metric("c", "maximize", strategy="constraint", threshold=0.5)), ()),
+        ((Metric("a", "maximize", threshold=0.3), Metric("b", "minimize", threshold=0.6)), ()),
+        ((Metric("a", "maximize"), Metric("b", "maximize")), tasks),
+        ((Metric("c", "maximize", strategy="constraint", threshold=0.2),), ()),
+    ]
+    for metrics, ts in shapes:
+        for _ in range(30):
+            observations = []
+            for i in range(int(rng.integers(0, 40))):
+                failed = rng.random() < 0.15
+                values = () if failed else tuple(MetricValue(k, float(rng.integers(0, 5)) / 4) for k in "abc"
+                                                 if rng.random() < 0.9)
+                task = tasks[int(rng.integers(0, 2))] if ts else None
+                observations.append(Observation(i + 1, 1, {"x": 0.5}, values, failed=failed, task=task))
+            expected = [o.id for o in best_observations(observations, metrics, ts)]
+            got = [observations[i].id for i in best_rows(_columns(observations), metrics, ts)]
+            assert got == expected

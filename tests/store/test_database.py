@@ -127,3 +127,24 @@ def test_experiment_lock_serializes_read_modify_write(store: Store) -> None:
         t.join()
     with store.read() as s:
         assert repo.get_experiment(s, exp.id)[2] == 60
+
+
+def test_observation_columns_read_back_what_was_stored(store: Store) -> None:
+    """The dashboard's bulk read (JSON columns as text, decoded in one pass) on every backend."""
+    from assay.domain import Task
+
+    exp = _experiment(store, name="cols")
+    with store.write() as s:
+        repo.insert_observation(s, exp.id, assignments={"x": 0.25, "c": "a é"}, values=[MetricValue("y", 1.5)],
+                                failed=False, suggestion_id=None, task=Task("cheap", 0.1), metadata={"k": 1})
+        repo.insert_observation(s, exp.id, assignments={"x": 0.75}, values=[], failed=True, suggestion_id=None,
+                                task=None, metadata=None)
+    with store.read() as s:
+        cols = repo.observation_columns(s, exp.id)
+        empty = repo.observation_columns(s, exp.id + 1000)
+    assert len(cols) == 2 and len(empty) == 0
+    assert cols.assignments == [{"x": 0.25, "c": "a é"}, {"x": 0.75}]
+    assert cols.values == [{"y": 1.5}, {}] and cols.failed == [False, True]
+    assert cols.task == ["cheap", None] and cols.cost == [0.1, 1.0]
+    o = cols.observation(0, exp.id)
+    assert o.value_of("y") == 1.5 and o.task == Task("cheap", 0.1) and o.id == cols.id[0]

@@ -6,13 +6,14 @@ Pages carry no data: their scripts fetch it with the token the user entered at `
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
 from assay.dashboard import views
 from assay.errors import AssayError, InvalidRequest, NotFound
@@ -102,13 +103,28 @@ def experiments(state: str = "active", project: str | None = None, svc: Service 
     return {"count": page.count, "data": [views.experiment_row(e) for e in page.data]}
 
 
+def _json(body: Any) -> Response:
+    """JSON without FastAPI's per-item ``jsonable_encoder`` pass (the payloads are plain already)."""
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type="application/json")
+
+
 @api.get("/experiments/{experiment_id}")
-def experiment(experiment_id: str, svc: Service = Depends(service), p: Principal = Depends(reader)
-               ) -> dict[str, Any]:
-    exp, obs, sugs, queued = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
-    out = views.experiment_view(exp, obs, sugs, queued)
+def experiment(experiment_id: str, svc: Service = Depends(service), p: Principal = Depends(reader)) -> Response:
+    """The experiment page's data: summaries, plot samples, and the first page of the history."""
+    exp, cols, sugs, queued = svc.experiment_columns(experiment_id, client_id=p.client_id)
+    out = views.experiment_view(exp, cols, sugs, queued)
+    out["history"] = views.history_page(exp, cols)
     out["marker"] = svc.experiment_marker(experiment_id, client_id=p.client_id)
-    return out
+    return _json(out)
+
+
+@api.get("/experiments/{experiment_id}/history")
+def history(experiment_id: str, offset: int = 0, limit: int = views.PAGE_SIZE, sort: str = "n",
+            order: str = "descending", filter: str = "", svc: Service = Depends(service),
+            p: Principal = Depends(reader)) -> Response:
+    """One page of the observation history, filtered and sorted on the server."""
+    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
+    return _json(views.history_page(exp, cols, offset=offset, limit=limit, sort=sort, order=order, filter=filter))
 
 
 @api.get("/experiments/{experiment_id}/marker")
@@ -119,16 +135,16 @@ def marker(experiment_id: str, svc: Service = Depends(service), p: Principal = D
 
 @api.get("/experiments/{experiment_id}/contour")
 def contour(experiment_id: str, x: str, y: str, metric: str, svc: Service = Depends(service),
-            p: Principal = Depends(reader)) -> dict[str, Any]:
-    exp, obs, _, _ = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
-    return views.contour(exp, obs, x, y, metric)
+            p: Principal = Depends(reader)) -> Response:
+    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
+    return _json(views.contour(exp, cols, x, y, metric))
 
 
 @api.get("/experiments/{experiment_id}/observations.csv")
 def history_csv(experiment_id: str, svc: Service = Depends(service),
                 p: Principal = Depends(reader)) -> PlainTextResponse:
-    exp, obs, _, _ = svc.experiment_snapshot(experiment_id, client_id=p.client_id)
-    return PlainTextResponse(views.history_csv(exp, obs), media_type="text/csv", headers={
+    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
+    return PlainTextResponse(views.history_csv(exp, cols), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="experiment-{exp.id}-observations.csv"'})
 
 

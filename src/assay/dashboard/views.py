@@ -1,8 +1,10 @@
 """Plot-ready summaries of an experiment for the dashboard (pure: domain objects in, JSON-able dicts out).
 
-The browser gets columns, not observation objects, and plots get at most ``max_points`` rows
-(a deterministic sample that always keeps the best rows and the newest ones), so a page
-with 10,000 observations stays light.
+Everything is computed here, on the server, with numpy over :class:`ObservationColumns`; the browser
+gets a payload whose size does not grow with the experiment: plots get at most ``max_points`` rows (a
+deterministic sample that always keeps the best rows and the newest ones, labelled "showing N of M"),
+the best-seen trace only its change points, the contour a 30x30 grid, and the history table one page at
+a time (:func:`history_page`, sorted and filtered here).
 """
 
 from __future__ import annotations
@@ -10,20 +12,22 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from assay.domain import Experiment, Observation, QueuedSuggestion, Suggestion
-from assay.engine.analysis import best_observations, feasible
+from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Suggestion
+from assay.engine.analysis import best_rows, feasible_mask, metric_column
 from assay.errors import InvalidRequest
 
-__all__ = ["experiment_view", "experiment_row", "contour", "history_csv", "parse_observations_csv",
-           "importances", "MAX_POINTS"]
+__all__ = ["experiment_view", "experiment_row", "contour", "history_csv", "history_page", "parse_observations_csv",
+           "importances", "MAX_POINTS", "PAGE_SIZE"]
 
-MAX_POINTS = 2000
-
+MAX_POINTS = 1000  # rows drawn per plot; SVG markers stay quick at this size
+PAGE_SIZE = 50  # history rows per page
+NEWEST = 100  # the newest rows are always drawn
 
 def _num(v: Any) -> float | None:
     if v is None or isinstance(v, bool):
@@ -53,23 +57,27 @@ def experiment_row(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def _best_trace(exp: Experiment, obs: Sequence[Observation], ok: np.ndarray) -> dict[str, Any]:
-    """Best value seen so far, per optimized metric, as a step function (change points plus the last row)."""
+def _ok_mask(exp: Experiment, cols: ObservationColumns) -> np.ndarray:
+    """Feasible and (with tasks) full cost: the rows that count for "best"."""
+    ok = feasible_mask(cols, exp.metrics)
+    if exp.tasks:
+        ok &= np.array([t is not None and c >= 1.0 for t, c in zip(cols.task, cols.cost, strict=True)], dtype=bool)
+    return ok
+
+
+def _best_trace(exp: Experiment, cols: ObservationColumns, ok: np.ndarray) -> dict[str, Any]:
+    """Best value seen so far, per optimized metric, as a step function: its change points plus the last row."""
     out: dict[str, Any] = {}
-    n = len(obs)
+    n = len(cols)
     for m in exp.optimized_metrics:
         sign = 1.0 if m.objective == "maximize" else -1.0
-        xs: list[int] = []
-        ys: list[float] = []
-        best = -math.inf
-        for i, o in enumerate(obs):
-            v = o.value_of(m.name)
-            if not ok[i] or v is None:
-                continue
-            if sign * v > best:
-                best = sign * v
-                xs.append(i + 1)
-                ys.append(v)
+        v = metric_column(cols, m.name) * sign
+        v[~ok | np.isnan(v)] = -np.inf
+        run = np.maximum.accumulate(v) if n else v
+        prev = np.concatenate(([-np.inf], run[:-1]))
+        at = np.flatnonzero(run > prev)
+        xs = (at + 1).tolist()
+        ys = (run[at] * sign).tolist()
         if ys and xs[-1] != n:
             xs.append(n)
             ys.append(ys[-1])
@@ -77,18 +85,21 @@ def _best_trace(exp: Experiment, obs: Sequence[Observation], ok: np.ndarray) -> 
     return out
 
 
-def _sample(n: int, keep: Sequence[int], max_points: int) -> list[int]:
-    """Row positions for plots: everything when small, else evenly spaced rows plus ``keep`` and the newest 100."""
+def _sample(n: int, keep: Sequence[int], max_points: int) -> np.ndarray:
+    """Row positions to draw: all of them up to ``max_points``; beyond, exactly ``max_points`` rows (more only
+    when ``keep`` alone is larger): ``keep``, the newest rows, and evenly spaced rows of the rest."""
     if n <= max_points:
-        return list(range(n))
-    chosen = set(keep) | set(range(max(0, n - 100), n))
-    room = max(max_points - len(chosen), 0)
-    if room:
-        chosen |= {int(i) for i in np.linspace(0, n - 1, room).round()}
-    return sorted(chosen)[: max(max_points, len(keep))]
+        return np.arange(n)
+    chosen = np.union1d(np.asarray(keep, dtype=int), np.arange(max(0, n - NEWEST), n))
+    room = max_points - len(chosen)
+    if room > 0:
+        others = np.setdiff1d(np.arange(n), chosen)
+        pick = np.unique(np.linspace(0, len(others) - 1, room).round().astype(int))
+        chosen = np.union1d(chosen, others[pick])
+    return chosen
 
 
-def _encoded(exp: Experiment, name: str, col: list[Any]) -> np.ndarray:
+def _encoded(exp: Experiment, name: str, col: Sequence[Any]) -> np.ndarray:
     p = exp.parameter(name)
     if p.type == "categorical":
         idx = {c: i for i, c in enumerate(p.categorical_values)}
@@ -100,7 +111,7 @@ def _encoded(exp: Experiment, name: str, col: list[Any]) -> np.ndarray:
     return x
 
 
-def importances(exp: Experiment, params: dict[str, list[Any]], y: np.ndarray) -> dict[str, float]:
+def importances(exp: Experiment, params: dict[str, Sequence[Any]], y: np.ndarray) -> dict[str, float]:
     """How much of the metric's variance each parameter explains on its own (correlation ratio, 0..1):
     categories, or ten quantile bins of a numeric parameter, as groups."""
     out: dict[str, float] = {}
@@ -115,58 +126,79 @@ def importances(exp: Experiment, params: dict[str, list[Any]], y: np.ndarray) ->
             continue
         xv, yv = x[m], y[m]
         if p.type == "categorical" or len(np.unique(xv)) <= 10:
-            groups = xv
+            _, groups = np.unique(xv, return_inverse=True)
         else:
             edges = np.unique(np.quantile(xv, np.linspace(0, 1, 11)))
             groups = np.digitize(xv, edges[1:-1])
+        counts = np.bincount(groups)
+        sums = np.bincount(groups, weights=yv)
+        nz = counts > 0
+        means = sums[nz] / counts[nz]
         total = float(np.var(yv))
-        between = sum(float((groups == g).sum()) * (float(yv[groups == g].mean()) - float(yv.mean())) ** 2
-                      for g in np.unique(groups)) / len(yv)
+        between = float((counts[nz] * (means - yv.mean()) ** 2).sum()) / len(yv)
         out[p.name] = round(between / total, 4) if total > 0 else 0.0
     return out
 
 
-def experiment_view(exp: Experiment, obs: Sequence[Observation], open_suggestions: Sequence[Suggestion] = (),
+def _params(exp: Experiment, cols: ObservationColumns) -> dict[str, list[Any]]:
+    return {p.name: [a.get(p.name) for a in cols.assignments] for p in exp.parameters}
+
+
+def _rows(exp: Experiment, cols: ObservationColumns, at: Sequence[int], ok: np.ndarray,
+          best: set[int]) -> list[dict[str, Any]]:
+    """Rows ``at`` as objects (the history table's page)."""
+    out = []
+    for i in at:
+        i = int(i)
+        a, v = cols.assignments[i], cols.values[i]
+        out.append({"n": i + 1, "id": str(cols.id[i]), "created": cols.created[i], "failed": cols.failed[i],
+                    "feasible": bool(ok[i]), "best": i in best, "task": cols.task[i],
+                    "suggestion": str(cols.suggestion_id[i]) if cols.suggestion_id[i] is not None else None,
+                    "p": {p.name: a.get(p.name) for p in exp.parameters},
+                    "m": {m.name: v.get(m.name) for m in exp.metrics}})
+    return out
+
+
+def experiment_view(exp: Experiment, cols: ObservationColumns, open_suggestions: Sequence[Suggestion] = (),
                     queued: Sequence[QueuedSuggestion] = (), *, max_points: int = MAX_POINTS) -> dict[str, Any]:
-    """Everything the experiment page draws, in one JSON object."""
-    n = len(obs)
-    pos = {o.id: i for i, o in enumerate(obs)}
-    params = {p.name: [o.assignments.get(p.name) for o in obs] for p in exp.parameters}
-    metrics = {m.name: [o.value_of(m.name) for o in obs] for m in exp.metrics}
-    full_cost = [not exp.tasks or (o.task is not None and o.task.cost >= 1.0) for o in obs]
-    ok = np.array([feasible(o, exp.metrics) and fc for o, fc in zip(obs, full_cost, strict=True)], dtype=bool)
-    best = best_observations(obs, exp.metrics, exp.tasks)
-    best_rows = [pos[o.id] for o in best]
+    """Everything the experiment page draws, in one JSON object whose size does not grow with the
+    number of observations (the history table is paged separately: :func:`history_page`)."""
+    n = len(cols)
+    ok = _ok_mask(exp, cols)
+    best = best_rows(cols, exp.metrics, exp.tasks).tolist()
     opt = exp.optimized_metrics
-    # the front within the thresholds' region of interest (the whole front when no point meets them)
-    pareto_rows = best_rows if len(opt) >= 2 else []
-    sample = _sample(n, sorted(set(best_rows) | set(pareto_rows)), max_points)
+    pareto = best if len(opt) >= 2 else []
+    sample = _sample(n, sorted(set(best)), max_points)
+    at = {int(r): k for k, r in enumerate(sample)}
+    params = _params(exp, cols)
+    failed = np.array(cols.failed, dtype=bool)
     imp: dict[str, Any] = {}
     if opt and n:
-        y = np.array([v if v is not None and ok[i] else np.nan for i, v in enumerate(metrics[opt[0].name])])
+        y = metric_column(cols, opt[0].name)
+        y[~ok] = np.nan
         imp = {"metric": opt[0].name, "method": "correlation ratio", "values": importances(exp, params, y)}
     tasks = []
     for t in exp.tasks:
-        rows_t = [o for o in obs if o.task is not None and o.task.name == t.name]
-        tasks.append({"name": t.name, "cost": t.cost, "count": len(rows_t),
-                      "cost_total": round(sum(o.task.cost for o in rows_t if o.task), 6)})
+        mine = [c for name, c in zip(cols.task, cols.cost, strict=True) if name == t.name]
+        tasks.append({"name": t.name, "cost": t.cost, "count": len(mine), "cost_total": round(sum(mine), 6)})
+    sel = sample.tolist()
     return {
         "experiment": exp.to_json(),
         "count": n,
-        "columns": {
-            "id": [str(o.id) for o in obs],
-            "created": [o.created for o in obs],
-            "failed": [o.failed for o in obs],
-            "feasible": [bool(v) for v in ok],
-            "task": [o.task.name if o.task else None for o in obs],
-            "suggestion": [str(o.suggestion_id) if o.suggestion_id is not None else None for o in obs],
-            "params": params,
-            "metrics": metrics,
+        "failed_count": int(failed.sum()),
+        "points": {
+            "n": [i + 1 for i in sel],
+            "id": [str(cols.id[i]) for i in sel],
+            "failed": [cols.failed[i] for i in sel],
+            "feasible": [bool(ok[i]) for i in sel],
+            "task": [cols.task[i] for i in sel],
+            "params": {k: [v[i] for i in sel] for k, v in params.items()},
+            "metrics": {m.name: [cols.values[i].get(m.name) for i in sel] for m in exp.metrics},
         },
-        "best_rows": best_rows,
-        "pareto_rows": pareto_rows,
-        "sample": sample,
-        "trace": _best_trace(exp, obs, ok),
+        "sampled": len(sel) < n,
+        "best_rows": [at[i] for i in best],
+        "pareto_rows": [at[i] for i in pareto],
+        "trace": _best_trace(exp, cols, ok),
         "importance": imp,
         "tasks": tasks,
         "open_suggestions": [{"id": str(s.id), "assignments": s.assignments, "created": s.created,
@@ -177,7 +209,108 @@ def experiment_view(exp: Experiment, obs: Sequence[Observation], open_suggestion
     }
 
 
-def contour(exp: Experiment, obs: Sequence[Observation], x: str, y: str, metric: str,
+# -- the history table: filter, sort and page on the server ---------------------------------------
+_COND = re.compile(r"^([^<>=!~]+?)\s*(>=|<=|!=|=|<|>|~)\s*(.*)$")
+_YES = {"yes", "true", "1", "y"}
+
+
+def _history_columns(exp: Experiment, cols: ObservationColumns) -> dict[str, tuple[str, list[Any]]]:
+    """Sort/filter keys (as the page names them) -> (label, values)."""
+    out: dict[str, tuple[str, list[Any]]] = {
+        "n": ("#", list(range(1, len(cols) + 1))), "id": ("id", cols.id), "created": ("created", cols.created),
+        "failed": ("failed", cols.failed)}
+    if exp.tasks:
+        out["task"] = ("task", cols.task)
+    for p in exp.parameters:
+        out["p:" + p.name] = (p.name, [a.get(p.name) for a in cols.assignments])
+    for m in exp.metrics:
+        out["m:" + m.name] = (m.name, [v.get(m.name) for v in cols.values])
+    return out
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).lower()
+
+
+def _condition(values: list[Any], op: str, raw: str) -> Callable[[int], bool]:
+    """One ``column op value`` test (the page's filter language; see app.js ``parseFilter``)."""
+    want = raw.lower()
+    try:
+        num: float | None = float(raw) if raw else None
+    except ValueError:
+        num = None
+
+    def test(i: int) -> bool:
+        v = values[i]
+        if op == "~":
+            return want in _text(v)
+        if v is None:
+            return op == "!="
+        if isinstance(v, bool):
+            b = want in _YES
+            return v != b if op == "!=" else (v == b if op == "=" else False)
+        if isinstance(v, int | float) and num is not None:
+            a: Any = v
+            c: Any = num
+        else:
+            a, c = _text(v), want
+        return {">": a > c, "<": a < c, ">=": a >= c, "<=": a <= c, "=": a == c, "!=": a != c}[op]
+
+    return test
+
+
+def _filter(text: str, columns: dict[str, tuple[str, list[Any]]]) -> Callable[[int], bool]:
+    names = {label.lower(): vals for label, vals in columns.values()} | {k.lower(): v for k, (_, v) in columns.items()}
+    tests: list[Callable[[int], bool]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        m = _COND.match(part)
+        if m and m.group(1).strip().lower() in names:
+            tests.append(_condition(names[m.group(1).strip().lower()], m.group(2), m.group(3).strip()))
+        elif m and not re.search(r"\s", m.group(1).strip()):
+            known = ", ".join(label for label, _ in columns.values())
+            raise InvalidRequest(f"filter: unknown column {m.group(1).strip()!r}; columns are {known}",
+                                 field="filter")
+        else:
+            needle = part.lower()
+            every = [vals for _, vals in columns.values()]
+            tests.append(lambda i, needle=needle, every=every: any(needle in _text(c[i]) for c in every))
+    return lambda i: all(t(i) for t in tests)
+
+
+def history_page(exp: Experiment, cols: ObservationColumns, *, offset: int = 0, limit: int = PAGE_SIZE,
+                 sort: str = "n", order: str = "descending", filter: str = "") -> dict[str, Any]:
+    """One page of the observation history, filtered and sorted over every observation."""
+    if limit < 1 or limit > 1000:
+        raise InvalidRequest("limit must be between 1 and 1000", field="limit")
+    if offset < 0:
+        raise InvalidRequest("offset must not be negative", field="offset")
+    if order not in ("ascending", "descending"):
+        raise InvalidRequest("order must be ascending or descending", field="order")
+    columns = _history_columns(exp, cols)
+    if sort not in columns:
+        raise InvalidRequest(f"sort: unknown column {sort!r}; one of {sorted(columns)}", field="sort")
+    keep = _filter(filter, columns)
+    rows = [i for i in range(len(cols)) if keep(i)]
+    vals = columns[sort][1]
+    present = [i for i in rows if vals[i] is not None and vals[i] != ""]
+    missing = [i for i in rows if vals[i] is None or vals[i] == ""]
+    present.sort(key=lambda i: vals[i], reverse=order == "descending")
+    ordered = present + missing  # empty cells last either way
+    ok = _ok_mask(exp, cols)
+    best = set(best_rows(cols, exp.metrics, exp.tasks).tolist())
+    return {"total": len(cols), "matched": len(ordered), "offset": offset, "limit": limit,
+            "rows": _rows(exp, cols, ordered[offset:offset + limit], ok, best)}
+
+
+def contour(exp: Experiment, cols: ObservationColumns, x: str, y: str, metric: str,
             size: int = 30) -> dict[str, Any]:
     """A ``size x size`` grid of ``metric`` over parameters ``x`` and ``y``, interpolated from the
     observations by inverse-distance weighting (in the parameters' unit/log scale)."""
@@ -189,9 +322,10 @@ def contour(exp: Experiment, obs: Sequence[Observation], x: str, y: str, metric:
             raise InvalidRequest(f"{field}: parameter {name!r} is categorical; pick a numeric one", field=field)
     if metric not in {m.name for m in exp.metrics}:
         raise InvalidRequest(f"metric: unknown metric {metric!r}", field="metric")
-    cols = {n: [o.assignments.get(n) for o in obs] for n in (x, y)}
-    ex, ey = _encoded(exp, x, cols[x]), _encoded(exp, y, cols[y])
-    z = np.array([np.nan if o.failed or o.value_of(metric) is None else o.value_of(metric) for o in obs], dtype=float)
+    ex = _encoded(exp, x, [a.get(x) for a in cols.assignments])
+    ey = _encoded(exp, y, [a.get(y) for a in cols.assignments])
+    z = metric_column(cols, metric)
+    z[np.array(cols.failed, dtype=bool)] = np.nan
     m = ~(np.isnan(ex) | np.isnan(ey) | np.isnan(z))
     if m.sum() < 3:
         return {"x": [], "y": [], "z": [], "points": int(m.sum())}
@@ -210,8 +344,8 @@ def contour(exp: Experiment, obs: Sequence[Observation], x: str, y: str, metric:
     sy = (gy[-1] - gy[0]) or 1.0
     px, py = (ex - gx[0]) / sx, (ey - gy[0]) / sy
     ux, uy = np.meshgrid((gx - gx[0]) / sx, (gy - gy[0]) / sy)
-    if len(z) > 4000:  # bound the work: an evenly spaced subset is plenty for a 30x30 picture
-        pick = np.linspace(0, len(z) - 1, 4000).round().astype(int)
+    if len(z) > 2000:  # bound the work: an evenly spaced subset is plenty for a 30x30 picture
+        pick = np.linspace(0, len(z) - 1, 2000).round().astype(int)
         px, py, z = px[pick], py[pick], z[pick]
     d2 = (ux.reshape(-1, 1) - px) ** 2 + (uy.reshape(-1, 1) - py) ** 2
     w = 1.0 / np.maximum(d2, 1e-12) ** 1.5
@@ -220,17 +354,18 @@ def contour(exp: Experiment, obs: Sequence[Observation], x: str, y: str, metric:
             "points": int(m.sum()), "method": "inverse-distance interpolation"}
 
 
-def history_csv(exp: Experiment, obs: Sequence[Observation]) -> str:
+def history_csv(exp: Experiment, cols: ObservationColumns) -> str:
     """Every observation as CSV: id, created, suggestion, task, failed, parameters, metric values."""
     buf = io.StringIO()
     w = csv.writer(buf)
     pnames = [p.name for p in exp.parameters]
     mnames = [m.name for m in exp.metrics]
     w.writerow(["id", "created", "suggestion", "task", "failed", *pnames, *mnames])
-    for o in obs:
-        w.writerow([o.id, o.created, o.suggestion_id or "", o.task.name if o.task else "", str(o.failed).lower(),
-                    *("" if o.assignments.get(n) is None else o.assignments[n] for n in pnames),
-                    *("" if o.value_of(n) is None else repr(o.value_of(n)) for n in mnames)])
+    for i in range(len(cols)):
+        a, v = cols.assignments[i], cols.values[i]
+        w.writerow([cols.id[i], cols.created[i], cols.suggestion_id[i] or "", cols.task[i] or "",
+                    str(cols.failed[i]).lower(), *("" if a.get(n) is None else a[n] for n in pnames),
+                    *("" if v.get(n) is None else repr(v[n]) for n in mnames)])
     return buf.getvalue()
 
 

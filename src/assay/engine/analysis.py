@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from assay.domain import Metric, Observation, Task
+from assay.domain import Metric, Observation, ObservationColumns, Task
 
-__all__ = ["feasible", "best_observations", "pareto_mask", "signed_values"]
+__all__ = ["feasible", "best_observations", "pareto_mask", "signed_values", "metric_column", "feasible_mask",
+           "best_rows"]
 
 
 def _full_cost(o: Observation, tasks: Sequence[Task]) -> bool:
@@ -43,15 +44,22 @@ def signed_values(observations: Sequence[Observation], metrics: Sequence[Metric]
 
 
 def pareto_mask(y: np.ndarray) -> np.ndarray:
-    """Rows of ``y`` (maximize every column) that no other row dominates."""
-    n = len(y)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not mask[i]:
-            continue
-        dominated = np.all(y >= y[i], axis=1) & np.any(y > y[i], axis=1)
-        if dominated.any():
-            mask[i] = False
+    """Rows of ``y`` (maximize every column) that no other row dominates.
+
+    Each surviving row removes the rows it dominates, so the work is about n x (front size), not n x n.
+    """
+    y = np.asarray(y, dtype=float)
+    alive = np.arange(len(y))
+    i = 0
+    while i < len(alive):
+        p = y[alive[i]]
+        rest = y[alive]
+        dominated = np.all(p >= rest, axis=1) & np.any(p > rest, axis=1)
+        kept = alive[~dominated]
+        i = int(np.searchsorted(kept, alive[i])) + 1
+        alive = kept
+    mask = np.zeros(len(y), dtype=bool)
+    mask[alive] = True
     return mask
 
 
@@ -79,3 +87,45 @@ def best_observations(observations: Sequence[Observation], metrics: Sequence[Met
         y = y[inside]
     mask = pareto_mask(y)
     return [o for o, k in zip(cands, mask, strict=True) if k]
+
+
+def metric_column(cols: ObservationColumns, name: str) -> np.ndarray:
+    """One metric's values as floats, NaN where missing (failed rows included)."""
+    return np.array([v.get(name, np.nan) for v in cols.values], dtype=float)
+
+
+def feasible_mask(cols: ObservationColumns, metrics: Sequence[Metric]) -> np.ndarray:
+    """:func:`feasible` for every row of ``cols`` at once."""
+    ok = ~np.array(cols.failed, dtype=bool)
+    for m in metrics:
+        if m.strategy != "constraint" or m.threshold is None:
+            continue
+        v = metric_column(cols, m.name)
+        with np.errstate(invalid="ignore"):
+            ok &= ~np.isnan(v) & (v >= m.threshold if m.objective == "maximize" else v <= m.threshold)
+    return ok
+
+
+def best_rows(cols: ObservationColumns, metrics: Sequence[Metric], tasks: Sequence[Task] = ()) -> np.ndarray:
+    """:func:`best_observations` over columns: the row positions of the best observation or the Pareto front."""
+    ok = feasible_mask(cols, metrics)
+    if tasks:
+        ok &= np.array([t is not None and c >= 1.0 for t, c in zip(cols.task, cols.cost, strict=True)], dtype=bool)
+    rows = np.flatnonzero(ok)
+    opt = [m for m in metrics if m.strategy == "optimize"]
+    if not opt:
+        return rows
+    y = np.column_stack([metric_column(cols, m.name)[rows] * (1.0 if m.objective == "maximize" else -1.0)
+                         for m in opt]) if len(rows) else np.empty((0, len(opt)))
+    keep = ~np.isnan(y).any(axis=1)
+    rows, y = rows[keep], y[keep]
+    if not len(rows):
+        return rows
+    if len(opt) == 1:
+        return rows[[int(np.argmax(y[:, 0]))]]
+    lims = np.array([(m.threshold if m.objective == "maximize" else -m.threshold)
+                     if m.threshold is not None else -np.inf for m in opt])
+    inside = np.all(y >= lims, axis=1)
+    if inside.any():
+        rows, y = rows[inside], y[inside]
+    return rows[pareto_mask(y)]

@@ -3,11 +3,12 @@ transaction) and returns domain objects, never rows."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import Text, case, cast, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.domain import (
@@ -17,6 +18,7 @@ from assay.domain import (
     Metric,
     MetricValue,
     Observation,
+    ObservationColumns,
     Parameter,
     Progress,
     QueuedSuggestion,
@@ -29,6 +31,7 @@ from assay.store.models import ClientRow, ExperimentRow, ObservationRow, QueuedS
 __all__ = [
     "now",
     "ensure_client",
+    "observation_columns",
     "insert_experiment",
     "experiment_row",
     "get_experiment",
@@ -352,6 +355,22 @@ def all_observations(session: Session, experiment_id: int) -> list[Observation]:
     rows = session.execute(select(ObservationRow).where(ObservationRow.experiment_id == experiment_id)
                            .order_by(ObservationRow.id.asc())).scalars().all()
     return [_observation(r) for r in rows]
+
+
+def observation_columns(session: Session, experiment_id: int) -> ObservationColumns:
+    """Every observation as columns, oldest first: one query, JSON decoded in a single pass."""
+    rows = session.execute(select(
+        ObservationRow.id, ObservationRow.created, ObservationRow.failed, ObservationRow.suggestion_id,
+        ObservationRow.cost, cast(ObservationRow.task, Text), cast(ObservationRow.assignments, Text),
+        cast(ObservationRow.values, Text)).where(ObservationRow.experiment_id == experiment_id)
+        .order_by(ObservationRow.id.asc())).all()
+    # one json.loads over the whole result is several times faster than one per cell
+    decoded = json.loads("[" + ",".join(f"[{r[5] or 'null'},{r[6] or '{}'},{r[7] or '[]'}]" for r in rows) + "]")
+    return ObservationColumns(
+        id=[r[0] for r in rows], created=[r[1] for r in rows], failed=[bool(r[2]) for r in rows],
+        suggestion_id=[r[3] for r in rows], cost=[float(r[4]) for r in rows],
+        task=[t["name"] if t else None for t, _, _ in decoded], assignments=[a for _, a, _ in decoded],
+        values=[{v["name"]: v["value"] for v in vs} for _, _, vs in decoded])
 
 
 def update_observation(session: Session, observation_id: int, **fields: Any) -> None:

@@ -159,6 +159,8 @@ const Assay = (() => {
   /**
    * A sortable, filterable, paged table. columns: [{key, label, value(row), numeric, render(row)}].
    * State (sort, filter, page) survives setRows(), so live refresh keeps the user's view.
+   * With opts.source (async ({offset, limit, sort, order, filter}) => {rows, matched, total}) the server
+   * filters, sorts and pages: only one page of rows is ever in the browser.
    */
   class Table {
     constructor(container, columns, opts = {}) {
@@ -167,16 +169,26 @@ const Assay = (() => {
       this.sortDir = opts.sortDir || "descending"; this.filter = () => true; this.filterText = "";
       this.rowClass = opts.rowClass || (() => ""); this.caption = opts.caption || "";
       this.onRender = opts.onRender || (() => {}); this.selectable = opts.selectable || null;
+      this.source = opts.source || null; this.remote = null; this.seq = 0; this.timer = null; this.error = "";
     }
-    setColumns(columns) { this.columns = columns; this.setFilter(this.filterText); }
+    setColumns(columns) {
+      this.columns = columns;
+      if (!this.source) { this.filter = parseFilter(this.filterText, columns); this.draw(); }
+    }
     setRows(rows) { this.rows = rows; this.render(); }
-    setFilter(text) { this.filterText = text; this.filter = parseFilter(text, this.columns); this.page = 0; this.render(); }
+    /** Remote tables: show a page the caller already has (e.g. the first one, sent with the page data). */
+    setPage(page) { this.seq++; this.remote = page; this.error = ""; this.draw(); }
+    setFilter(text) {
+      this.filterText = text; this.page = 0;
+      if (!this.source) { this.filter = parseFilter(text, this.columns); this.render(); return; }
+      clearTimeout(this.timer); this.timer = setTimeout(() => this.render(), 150); // one request per pause in typing
+    }
     sortBy(key) {
       if (this.sortKey === key) this.sortDir = this.sortDir === "ascending" ? "descending" : "ascending";
       else { this.sortKey = key; this.sortDir = "ascending"; }
-      this.render();
-      const b = this.container.querySelector(`th[data-key="${CSS.escape(key)}"] button`);
-      if (b) b.focus();
+      const focus = () => { const b = this.container.querySelector(`th[data-key="${CSS.escape(key)}"] button`); if (b) b.focus(); };
+      const done = this.render();
+      if (done && done.then) done.then(focus); else focus();
     }
     view() {
       let rows = this.rows.filter(this.filter);
@@ -193,12 +205,33 @@ const Assay = (() => {
       }
       return rows;
     }
+    /** Re-read (remote) or re-derive (local) the visible rows, then draw them. */
     render() {
-      const rows = this.view();
-      this.shown = rows;
-      const pages = Math.max(1, Math.ceil(rows.length / this.pageSize));
-      this.page = Math.min(this.page, pages - 1);
-      const slice = rows.slice(this.page * this.pageSize, (this.page + 1) * this.pageSize);
+      if (!this.source) { this.draw(); return null; }
+      const mine = ++this.seq;
+      return this.source({ offset: this.page * this.pageSize, limit: this.pageSize, sort: this.sortKey || "",
+        order: this.sortDir, filter: this.filterText }).then((r) => {
+        if (mine !== this.seq) return;
+        this.remote = r; this.error = ""; this.draw();
+      }, (e) => {
+        if (mine !== this.seq) return;
+        this.error = e.message; this.draw();
+      });
+    }
+    draw() {
+      let slice, matched, total;
+      if (this.source) {
+        const r = this.remote || { rows: [], matched: 0, total: 0 };
+        slice = r.rows; matched = r.matched; total = r.total;
+      } else {
+        const rows = this.view();
+        matched = rows.length; total = this.rows.length;
+        const last = Math.max(0, Math.ceil(matched / this.pageSize) - 1);
+        this.page = Math.min(this.page, last);
+        slice = rows.slice(this.page * this.pageSize, (this.page + 1) * this.pageSize);
+        this.shown = rows;
+      }
+      const pages = Math.max(1, Math.ceil(matched / this.pageSize));
       const head = el("tr", {}, this.columns.map((c) => el("th", {
         scope: "col", class: c.numeric ? "num" : "", "data-key": c.key,
         "aria-sort": this.sortKey === c.key ? this.sortDir : "none",
@@ -208,14 +241,17 @@ const Assay = (() => {
         { class: c.numeric ? "num" : "" }, c.render ? c.render(r) : fmt(c.value(r))))));
       const table = el("table", {}, this.caption ? el("caption", { class: "visually-hidden", text: this.caption }) : null,
         el("thead", {}, head), el("tbody", {}, body));
+      const go = (page) => { this.page = page; this.render(); };
       const pager = el("div", { class: "pager", "aria-live": "polite" },
-        el("button", { type: "button", disabled: this.page === 0, onclick: () => { this.page--; this.render(); }, text: "‹ Prev" }),
-        el("span", { class: "rowcount", text: `${rows.length} of ${this.rows.length} rows · page ${this.page + 1} of ${pages}` }),
-        el("button", { type: "button", disabled: this.page >= pages - 1, onclick: () => { this.page++; this.render(); }, text: "Next ›" }));
-      this.container.replaceChildren(rows.length || this.rows.length ? el("div", { class: "scroll" }, table) :
-        el("p", { class: "empty", text: "Nothing yet." }), rows.length > this.pageSize ? pager : el("div", { class: "pager" },
-        el("span", { class: "rowcount", text: `${rows.length} of ${this.rows.length} rows` })));
-      this.onRender(rows);
+        el("button", { type: "button", disabled: this.page === 0, onclick: () => go(this.page - 1), text: "‹ Prev" }),
+        el("span", { class: "rowcount", text: `${matched} of ${total} rows · page ${this.page + 1} of ${pages}` }),
+        el("button", { type: "button", disabled: this.page >= pages - 1, onclick: () => go(this.page + 1), text: "Next ›" }));
+      this.container.replaceChildren(
+        this.error ? el("div", { class: "msg error", role: "alert", text: this.error }) : "",
+        matched || total ? el("div", { class: "scroll" }, table) : el("p", { class: "empty", text: "Nothing yet." }),
+        matched > this.pageSize ? pager : el("div", { class: "pager" },
+          el("span", { class: "rowcount", text: `${matched} of ${total} rows` })));
+      this.onRender(slice);
     }
   }
 

@@ -7,22 +7,21 @@
   const msg = document.getElementById("msg");
   const $ = (id) => document.getElementById(id);
   let D = null, rows = [], marker = null, formKey = null, canWrite = true;
-  const GL_LIMIT = 1000; // SVG markers up to here, WebGL beyond
 
   const exp = () => D.experiment;
   const params = () => exp().parameters;
   const metrics = () => exp().metrics;
   const optimized = () => metrics().filter((m) => m.strategy === "optimize");
   const isCat = (p) => p.type === "categorical";
-  const scatterType = (n) => (n > GL_LIMIT ? "scattergl" : "scatter");
+  const has = (v) => v !== null && v !== undefined;
 
+  /** The plotted rows: every observation up to the server's limit, else its sample (best and newest kept). */
   function buildRows() {
-    const c = D.columns, best = new Set(D.best_rows);
-    rows = c.id.map((id, i) => ({
-      i, n: i + 1, id, created: c.created[i], failed: c.failed[i], feasible: c.feasible[i], task: c.task[i],
-      suggestion: c.suggestion[i], best: best.has(i),
-      p: Object.fromEntries(params().map((p) => [p.name, c.params[p.name][i]])),
-      m: Object.fromEntries(metrics().map((m) => [m.name, c.metrics[m.name][i]])),
+    const c = D.points, best = new Set(D.best_rows);
+    rows = c.id.map((id, k) => ({
+      k, n: c.n[k], id, failed: c.failed[k], feasible: c.feasible[k], task: c.task[k], best: best.has(k),
+      p: Object.fromEntries(params().map((p) => [p.name, c.params[p.name][k]])),
+      m: Object.fromEntries(metrics().map((m) => [m.name, c.metrics[m.name][k]])),
     }));
   }
 
@@ -86,29 +85,35 @@
     fillSelect(sel, opt.map((m) => m.name));
     const m = metrics().find((x) => x.name === sel.value);
     if (!m) return;
-    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.m[m.name] !== null && r.m[m.name] !== undefined);
+    const pts = rows.filter((r) => !r.failed && has(r.m[m.name]));
     const tr = D.trace[m.name] || { x: [], y: [] };
     plot("plot-trace", [
-      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.n), y: pts.map((r) => r.m[m.name]),
+      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.n), y: pts.map((r) => r.m[m.name]),
         text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.55,
           symbol: pts.map((r) => (r.feasible ? "circle" : "x")) }, hovertemplate: "%{text}<br>#%{x}: %{y}<extra></extra>" },
       { type: "scatter", mode: "lines", name: `best ${m.name}`, x: tr.x, y: tr.y, line: { shape: "hv", width: 2.5 } },
     ], layout({ xaxis: { title: { text: "observation #" } }, yaxis: { title: { text: m.name } } }));
   }
 
-  let impCache = { marker: null, data: null };
-  async function renderImportance() {
+  // The optimizer's own importances (extremely randomized trees, GET /v1/experiments/{id}/metric_importances) are
+  // fetched after every plot is drawn and replace the quick correlation ratio the page data carries.
+  let forest = { marker: null, data: null };
+  async function fetchForest() {
+    if (!D.importance.metric || forest.marker === marker) return;
+    const mine = marker;
+    let data = null;
+    try { data = await api(`/v1/experiments/${expId}/metric_importances`); }
+    catch (e) { if (e.status !== 422) throw e; }
+    if (mine !== marker) return;
+    forest = { marker: mine, data };
+    if (data) redraw("plot-importance");
+  }
+
+  function renderImportance() {
     let imp = D.importance || {};
     if (imp.metric) {
-      // the optimizer's own importances (extremely randomized trees) when there are enough observations
-      if (impCache.marker !== marker) {
-        impCache = { marker, data: null };
-        try { impCache.data = await api(`/v1/experiments/${expId}/metric_importances`, { quiet: true }); }
-        catch (e) { if (e.status !== 422) throw e; }
-      }
-      const mine = impCache.data && impCache.data.data.find((d) => d.metric === imp.metric);
+      const mine = forest.marker === marker && forest.data && forest.data.data.find((d) => d.metric === imp.metric);
       if (mine) imp = { metric: imp.metric, method: "extremely randomized trees (GET /v1/experiments/{id}/metric_importances)", values: mine.importances };
-      else imp = Object.assign({}, imp, { method: `${imp.method} (too few observations for the forest estimate)` });
     }
     const vals = Object.entries(imp.values || {}).sort((a, b) => a[1] - b[1]);
     if (!vals.length) { Plotly.purge($("plot-importance")); $("plot-importance").replaceChildren(el("p", { class: "empty", text: "Needs observations." })); return; }
@@ -129,7 +134,7 @@
   }
 
   function renderParcoords() {
-    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && metrics().every((m) => r.m[m.name] !== null && r.m[m.name] !== undefined));
+    const pts = rows.filter((r) => !r.failed && metrics().every((m) => r.m[m.name] !== null && r.m[m.name] !== undefined));
     const div = $("plot-parcoords");
     if (!pts.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs observations." })); $("par-note").textContent = ""; return; }
     div.querySelector("p.empty")?.remove();
@@ -142,7 +147,7 @@
     plot(div, [{ type: "parcoords", dimensions: dims, labelfont: { color: t.fg }, tickfont: { color: t.fg }, rangefont: { color: t.muted },
       line: { color: pts.map((r) => r.m[cm.name]), colorscale: "Viridis", reversescale: cm.objective === "minimize", showscale: true,
         colorbar: { title: { text: cm.name } } } }], layout({ margin: { l: 70, r: 70, t: 50, b: 30 } }));
-    $("par-note").textContent = `${pts.length} of ${D.count} observations drawn${pts.length < D.count ? " (failed ones and a sample of the rest left out; best rows always kept)" : ""}.`;
+    $("par-note").textContent = `${pts.length} lines (observations with every metric; failed ones left out).`;
   }
 
   function renderSlice() {
@@ -151,11 +156,11 @@
     const p = params().find((x) => x.name === $("slice-param").value);
     const m = $("slice-metric").value;
     if (!p) return;
-    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.m[m] !== null && r.m[m] !== undefined && r.p[p.name] !== null && r.p[p.name] !== undefined);
+    const pts = rows.filter((r) => !r.failed && r.m[m] !== null && r.m[m] !== undefined && r.p[p.name] !== null && r.p[p.name] !== undefined);
     const xaxis = { title: { text: p.name } };
     if (isCat(p)) Object.assign(xaxis, { type: "category", categoryorder: "array", categoryarray: p.categorical_values.map((c) => c.name) });
     else if (p.transformation === "log") xaxis.type = "log";
-    plot("plot-slice", [{ type: scatterType(pts.length), mode: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]),
+    plot("plot-slice", [{ type: "scatter", mode: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]),
       text: pts.map((r) => `observation ${r.id}`), marker: { size: 7, opacity: 0.6, color: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.COLORS[0])) },
       hovertemplate: "%{text}<br>%{x}: %{y}<extra></extra>" }], layout({ xaxis, yaxis: { title: { text: m } } }));
   }
@@ -176,11 +181,11 @@
     div.querySelector("p.empty")?.remove();
     if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
     const px = params().find((p) => p.name === x), py = params().find((p) => p.name === y);
-    const pts = D.sample.map((i) => rows[i]).filter((r) => !r.failed && r.p[x] != null && r.p[y] != null);
+    const pts = rows.filter((r) => !r.failed && r.p[x] != null && r.p[y] != null);
     plot(div, [
       { type: "contour", x: g.x, y: g.y, z: g.z, colorscale: "Viridis", reversescale: (metrics().find((q) => q.name === m) || {}).objective === "minimize",
         colorbar: { title: { text: m } }, contours: { coloring: "heatmap" }, hovertemplate: `${x}: %{x}<br>${y}: %{y}<br>${m} ≈ %{z}<extra></extra>` },
-      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]),
+      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]),
         marker: { size: 5, color: "rgba(255,255,255,0.85)", line: { color: "#000", width: 1 } }, hoverinfo: "skip", showlegend: false },
     ], layout({ xaxis: { title: { text: x }, type: px.transformation === "log" ? "log" : "linear" },
       yaxis: { title: { text: y }, type: py.transformation === "log" ? "log" : "linear" } }));
@@ -196,14 +201,14 @@
     fillSelect($("pareto-y"), ms.map((m) => m.name), optimized()[1].name);
     const mx = ms.find((m) => m.name === $("pareto-x").value), my = ms.find((m) => m.name === $("pareto-y").value);
     const ok = (r) => !r.failed && r.m[mx.name] != null && r.m[my.name] != null;
-    const pts = D.sample.map((i) => rows[i]).filter(ok);
+    const pts = rows.filter(ok);
     const front = D.pareto_rows.map((i) => rows[i]).filter(ok).sort((a, b) => a.m[mx.name] - b.m[mx.name]);
     const t = Assay.theme();
     const shapes = [];
     if (mx.threshold !== null && mx.threshold !== undefined) shapes.push({ type: "line", xref: "x", yref: "paper", x0: mx.threshold, x1: mx.threshold, y0: 0, y1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
     if (my.threshold !== null && my.threshold !== undefined) shapes.push({ type: "line", xref: "paper", yref: "y", y0: my.threshold, y1: my.threshold, x0: 0, x1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
     plot("plot-pareto", [
-      { type: scatterType(pts.length), mode: "markers", name: "observations", x: pts.map((r) => r.m[mx.name]), y: pts.map((r) => r.m[my.name]),
+      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.m[mx.name]), y: pts.map((r) => r.m[my.name]),
         text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.5, symbol: pts.map((r) => (r.feasible ? "circle" : "x")) },
         hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>" },
       { type: "scatter", mode: "lines+markers", name: "Pareto front", x: front.map((r) => r.m[mx.name]), y: front.map((r) => r.m[my.name]),
@@ -239,10 +244,14 @@
   function renderHistory() {
     if (!history) {
       history = new Table($("history"), historyColumns(), { sortKey: "n", sortDir: "descending", caption: "Observation history",
-        rowClass: (r) => (r.best ? "best" : "") });
+        rowClass: (r) => (r.best ? "best" : ""), source: (q) => api(`/dashboard/api/experiments/${expId}/history?` + new URLSearchParams(q)) });
       $("history-filter").addEventListener("input", (e) => history.setFilter(e.target.value));
-    } else history.setColumns(historyColumns());
-    history.setRows(rows);
+      history.setPage(D.history); // the first page came with the page data
+    } else {
+      history.setColumns(historyColumns());
+      return history.render(); // live refresh: the same page, sort and filter, re-read
+    }
+    return null;
   }
 
   function suggestionTable(container, items, caption) {
@@ -350,16 +359,56 @@
   }
 
   // -- load and refresh ----------------------------------------------------------------------------
-  async function renderAll() {
+  // Plots draw in page order, those on screen first. On the first load the others follow one by one;
+  // after a live refresh an off-screen plot waits until it is scrolled into view.
+  const PLOTS = { "plot-trace": renderTrace, "plot-importance": renderImportance, "plot-slice": renderSlice,
+    "plot-contour": () => renderContour().catch((e) => Assay.message($("contour-note"), e.message)), "plot-parcoords": renderParcoords, "plot-pareto": renderPareto, "plot-tasks": renderTasks };
+  const dirty = new Set();
+  let queue = Promise.resolve();
+  const onScreen = (div) => { const r = div.getBoundingClientRect(); return r.height > 0 && r.bottom > -50 && r.top < innerHeight + 50; };
+  const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
+
+  async function drawPlots(all) {
+    await Assay.loadPlotly();
+    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && onScreen($(id))) { dirty.delete(id); await PLOTS[id](); await later(); }
+    if (!all) return;
+    performance.mark("first-screen");
+    document.body.dataset.ready = "true";
+    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && $(id).getBoundingClientRect().height > 0) { dirty.delete(id); await PLOTS[id](); await later(); }
+    performance.mark("all-plots");
+    document.body.dataset.drawn = marker;
+  }
+  function schedule(ids, all = false) {
+    for (const id of ids) dirty.add(id);
+    queue = queue.then(() => drawPlots(all)).catch((e) => Assay.message(msg, e.message));
+    return queue;
+  }
+  /** Redraw one plot now, on screen or not (its controls changed). */
+  function redraw(id) {
+    queue = queue.then(async () => { await Assay.loadPlotly(); dirty.delete(id); await PLOTS[id](); }).catch((e) => Assay.message(msg, e.message));
+    return queue;
+  }
+  const seen = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) schedule([]); });
+  for (const id of Object.keys(PLOTS)) seen.observe($(id));
+
+  function renderPanels() {
+    $("pareto-panel").hidden = optimized().length < 2;
+    $("tasks-panel").hidden = !D.tasks.length;
+    const note = $("sample-note");
+    note.hidden = !D.sampled;
+    note.textContent = D.sampled ? `The plots show ${rows.length} of ${D.count} observations: every best one, the newest, and ` +
+      "evenly spaced ones in between. The best-seen line, importance, contour and history use all of them." : "";
+  }
+
+  async function renderAll(first) {
     buildRows();
-    renderSummary(); renderBest(); renderHistory();
+    renderSummary(); renderBest(); renderPanels();
+    const table = renderHistory();
     suggestionTable($("open-suggestions"), D.open_suggestions, "Open suggestions");
     suggestionTable($("queued"), D.queued, "Queued suggestions");
     renderForm(); renderCode();
-    await Assay.loadPlotly();
-    renderTrace(); renderParcoords(); renderSlice(); renderPareto(); renderTasks();
-    await Promise.all([renderImportance().catch((e) => Assay.message($("imp-note"), e.message)),
-      renderContour().catch((e) => Assay.message($("contour-note"), e.message))]);
+    performance.mark("tables");
+    await Promise.all([table, schedule(Object.keys(PLOTS), first)]);
   }
 
   async function refresh(force) {
@@ -368,17 +417,19 @@
       const m = await api(`/dashboard/api/experiments/${expId}/marker`);
       if (m.marker === marker) return;
     }
+    const first = !D;
     D = await api(`/dashboard/api/experiments/${expId}`);
+    performance.mark("data");
     marker = D.marker;
-    await renderAll();
+    await renderAll(first);
     document.body.dataset.marker = marker;
-    document.body.dataset.ready = "true";
+    if (first) fetchForest().catch((e) => Assay.message($("imp-note"), e.message));
   }
 
-  $("trace-metric").addEventListener("change", renderTrace);
-  for (const id of ["slice-param", "slice-metric"]) $(id).addEventListener("change", renderSlice);
-  for (const id of ["contour-x", "contour-y", "contour-metric"]) $(id).addEventListener("change", () => renderContour().catch((e) => Assay.message($("contour-note"), e.message)));
-  for (const id of ["pareto-x", "pareto-y"]) $(id).addEventListener("change", renderPareto);
+  $("trace-metric").addEventListener("change", () => redraw("plot-trace"));
+  for (const id of ["slice-param", "slice-metric"]) $(id).addEventListener("change", () => redraw("plot-slice"));
+  for (const id of ["contour-x", "contour-y", "contour-metric"]) $(id).addEventListener("change", () => redraw("plot-contour"));
+  for (const id of ["pareto-x", "pareto-y"]) $(id).addEventListener("change", () => redraw("plot-pareto"));
   $("obs-form").addEventListener("submit", submitObservation);
   $("csv-upload").addEventListener("click", uploadCsv);
   $("csv-download").addEventListener("click", () => Assay.download(`/dashboard/api/experiments/${expId}/observations.csv`, `experiment-${expId}-observations.csv`)
