@@ -66,6 +66,7 @@ def server(
                       "--insecure-no-auth (ASSAY_INSECURE_NO_AUTH=1) if something in front of assay checks callers.")
         raise typer.Exit(2)
     os.environ["ASSAY_AUTH"] = "on" if auth else "off"
+    os.environ["ASSAY_WORKERS"] = str(max(1, workers))  # each process takes its share of the rate limit
     store = Store(settings.resolved_database_url)
     store.ensure_schema()
     if auth:

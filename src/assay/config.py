@@ -29,9 +29,12 @@ class Settings(BaseSettings):
     auth: bool | None = None
     # Serve without auth on an address beyond loopback (refused unless this is set).
     insecure_no_auth: bool = False
-    # Requests per second per token (token bucket, per server process; 0 = unlimited). Only with auth.
+    # Requests per second per token and burst (token bucket; 0 = unlimited). Only with auth. With
+    # several server processes each one allows its share (rate / workers), so the sum stays the limit.
     rate_limit: float = 100.0
     rate_burst: int = 200
+    # Server processes sharing the limits above (`assay server --workers N` sets it).
+    workers: int = Field(default=1, ge=1)
     # Largest artifact (image, model file ...) a training run may upload.
     max_file_bytes: int = 256 * 1024 * 1024
     # Database connections per server process (PostgreSQL: processes * (size + overflow) < max_connections).

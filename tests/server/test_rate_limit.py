@@ -67,3 +67,46 @@ def test_server_limits_per_token_and_clients_back_off(tmp_path: Path, monkeypatc
                 assert conn.experiments(exp.id).fetch().id == exp.id
     finally:
         proc.stop()
+
+
+def test_each_process_takes_its_share(tmp_path: Path) -> None:
+    """With ``workers=2`` one process allows half the burst and half the rate."""
+    import warnings
+
+    from assay.config import Settings
+    from assay.server.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = create_app(Settings(home=tmp_path, auth=True, precompute=False, rate_limit=4, rate_burst=4, workers=2))
+    with TestClient(app, base_url="http://t") as c:
+        token = Access(app.state.service.store).bootstrap()
+        codes = [c.get("/v1/tokens/self", headers={"Authorization": f"Bearer {token}"}).status_code
+                 for _ in range(6)]
+    assert codes[:2] == [200, 200] and codes[2:] == [429] * 4, codes
+
+
+def test_limit_holds_across_worker_processes(tmp_path: Path) -> None:
+    """`--workers 2`: each process allows its share, so the server as a whole allows the configured rate."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rate, burst = 1, 4
+    proc = ServerProcess(tmp_path / "w", auth=True, args=["--workers", "2"],
+                         extra_env={"ASSAY_RATE_LIMIT": str(rate), "ASSAY_RATE_BURST": str(burst)}).start()
+    try:
+        def call(_: int) -> int:  # a new connection each time: the kernel spreads them over both processes
+            return httpx.get(proc.url + "/v1/tokens/self", auth=(proc.token, ""),
+                             headers={"Connection": "close"}).status_code
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(call, range(36)))
+        elapsed = time.monotonic() - t0
+        assert set(codes) <= {200, 429}, codes
+        served = codes.count(200)
+        # never more than the burst plus what the rate refills meanwhile (+1: rounding at the edges)
+        assert 2 <= served <= burst + rate * elapsed + 1, (served, elapsed)
+    finally:
+        proc.stop()

@@ -183,7 +183,10 @@ def _install_auth(app: FastAPI, settings: Settings) -> None:
 
     access = Access(app.state.service.store)
     app.state.access = access
-    app.state.authenticate = make_authenticator(access, RateLimiter(settings.rate_limit, settings.rate_burst))
+    # Each of the server's processes allows its share: together they allow the configured limit.
+    share = max(1, settings.workers)
+    app.state.authenticate = make_authenticator(
+        access, RateLimiter(settings.rate_limit / share, max(1, round(settings.rate_burst / share))))
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
