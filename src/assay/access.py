@@ -282,7 +282,10 @@ class Access:
             return local_token_json(p)
         tid = self._target(token_id, p)
         with self.store.read() as s:
-            return token_json(repo.token_row(s, p.client_id, tid))
+            out = token_json(repo.token_row(s, p.client_id, tid))
+        if tid == p.token_id:
+            out["role"] = p.role  # what it may do now (a user's token: capped by the user's role)
+        return out
 
     def list_tokens(self, p: Principal, *, include_revoked: bool = False, client_id: Any = None
                     ) -> list[dict[str, Any]]:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # several server processes each one allows its share (rate / workers), so the sum stays the limit.
     rate_limit: float = 100.0
     rate_burst: int = 200
+    # Rejected tokens (missing, unknown, revoked, expired) per second and burst per client address,
+    # then 429: token guessing and floods of bad tokens (0 = unlimited).
+    auth_failure_limit: float = 5.0
+    auth_failure_burst: int = 50
     # Server processes sharing the limits above (`assay server --workers N` sets it).
     workers: int = Field(default=1, ge=1)
     # Largest artifact (image, model file ...) a training run may upload.

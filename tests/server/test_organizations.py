@@ -118,6 +118,7 @@ def test_user_in_several_teams_with_a_role_each(world: dict[str, Any]) -> None:
     a = Caller(c, tok["token"])
     assert a("POST", "/v1/experiments", simple_experiment()).status_code == 403
     assert a.ok("GET", "/v1/experiments")["object"] == "pagination"
+    assert a.ok("GET", "/v1/tokens/self")["role"] == "read"  # what the dashboard uses to hide edit controls
     owner.ok("PUT", f"/v1/clients/{team_c}/users/{alice['id']}", {"role": "write"})
     assert a("POST", "/v1/experiments", simple_experiment()).status_code == 200  # at once
     assert a("GET", "/v1/tokens").status_code == 403  # write, not admin

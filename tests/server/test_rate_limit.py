@@ -110,3 +110,26 @@ def test_limit_holds_across_worker_processes(tmp_path: Path) -> None:
         assert 2 <= served <= burst + rate * elapsed + 1, (served, elapsed)
     finally:
         proc.stop()
+
+
+def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
+    """Guessing tokens: after the burst of rejected tokens an address gets 429; valid tokens still work."""
+    import warnings
+
+    from assay.config import Settings
+    from assay.server.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = create_app(Settings(home=tmp_path, auth=True, precompute=False, auth_failure_limit=0.5,
+                              auth_failure_burst=3))
+    with TestClient(app, base_url="http://t") as c:
+        token = Access(app.state.service.store).bootstrap()
+        codes = [c.get("/v1/experiments", headers={"Authorization": f"Bearer assay_guess{i}"}) for i in range(5)]
+        assert [r.status_code for r in codes] == [401, 401, 401, 429, 429]
+        assert int(codes[3].headers["retry-after"]) >= 1 and "failed authentications" in codes[3].json()["message"]
+        assert c.get("/v1/experiments").status_code == 429  # no token at all counts too
+        assert c.get("/v1/experiments", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get("/health").status_code == 200

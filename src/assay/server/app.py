@@ -185,8 +185,12 @@ def _install_auth(app: FastAPI, settings: Settings) -> None:
     app.state.access = access
     # Each of the server's processes allows its share: together they allow the configured limit.
     share = max(1, settings.workers)
+    failures = None
+    if settings.auth_failure_limit > 0:
+        failures = RateLimiter(settings.auth_failure_limit / share,
+                               max(1, round(settings.auth_failure_burst / share)), "failed authentications")
     app.state.authenticate = make_authenticator(
-        access, RateLimiter(settings.rate_limit / share, max(1, round(settings.rate_burst / share))))
+        access, RateLimiter(settings.rate_limit / share, max(1, round(settings.rate_burst / share))), failures)
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:

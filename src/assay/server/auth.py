@@ -17,7 +17,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from assay.access import LOCAL, Access, Principal
-from assay.errors import NotFound, RateLimited
+from assay.errors import NotFound, RateLimited, Unauthorized
 
 __all__ = ["Principal", "principal", "token_from_request", "make_authenticator", "RateLimiter", "share_allows"]
 
@@ -47,13 +47,14 @@ def principal(request: Request) -> Principal:
 class RateLimiter:
     """Token buckets keyed by API token: ``rate`` requests a second, bursts up to ``burst``."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, what: str = "this token") -> None:
         self.rate = rate
         self.burst = max(1.0, float(burst))
-        self._buckets: dict[int, tuple[float, float]] = {}
+        self.what = what
+        self._buckets: dict[int | str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: int) -> None:
+    def check(self, key: int | str) -> None:
         if self.rate <= 0:
             return
         now = time.monotonic()
@@ -63,7 +64,9 @@ class RateLimiter:
             if level < 1.0:
                 self._buckets[key] = (level, now)
                 wait = (1.0 - level) / self.rate
-                raise RateLimited(f"rate limit of {self.rate:g} requests/second for this token exceeded; "
+                if len(self._buckets) > 100_000:  # forget idle keys (addresses come and go)
+                    self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+                raise RateLimited(f"rate limit of {self.rate:g} requests/second for {self.what} exceeded; "
                                   f"retry after {wait:.2f}s", retry_after=max(1.0, wait))
             self._buckets[key] = (level - 1.0, now)
 
@@ -90,9 +93,17 @@ def share_allows(p: Principal, method: str, path: str) -> bool:
     return False
 
 
-def make_authenticator(access: Access, limiter: RateLimiter) -> Callable[[Request, str | None], Principal]:
+def make_authenticator(access: Access, limiter: RateLimiter, failures: RateLimiter | None = None
+                       ) -> Callable[[Request, str | None], Principal]:
+    """``failures``: a budget of rejected tokens per client address (guessing and floods get 429)."""
+
     def authenticate(request: Request, token: str | None) -> Principal:
-        p = access.authenticate(token)
+        try:
+            p = access.authenticate(token)
+        except Unauthorized:
+            if failures is not None:
+                failures.check(request.client.host if request.client else "?")
+            raise
         if p.token_id is not None:
             limiter.check(p.token_id)
         if p.kind == "share" and not share_allows(p, request.method, request.url.path):
