@@ -608,7 +608,7 @@ class RunService:
         return exp
 
     def create_aiexperiment(self, project: str, body: Any, *, client_id: int = 1,
-                            development: bool = False) -> dict[str, Any]:
+                            development: bool = False, actor: Principal | None = None) -> dict[str, Any]:
         if not isinstance(body, Mapping):
             raise InvalidRequest("The request body must be a JSON object")
         if body.get("project") not in (None, project):
@@ -616,7 +616,7 @@ class RunService:
         with self.store.read() as s:
             runs_repo.get_project(s, client_id, project)
         exp = self.svc.create_experiment({**body, "project": project, "runs_only": True}, client_id=client_id,
-                                         development=development)
+                                         development=development, actor=actor)
         with self.store.read() as s:
             return self._ai(s, exp)
 

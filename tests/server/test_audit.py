@@ -42,6 +42,8 @@ def test_every_change_is_audited_with_its_author(tmp_path: Path) -> None:
         ok("DELETE", x, None, w)
         ok("POST", "/v1/clients/1/projects", {"id": "p1", "name": "P"}, w)
         ok("PUT", "/v1/clients/1/projects/p1", {"name": "P2"}, w)
+        ai = ok("POST", "/v1/clients/1/projects/p1/aiexperiments", simple_experiment(name="ai"), w)["id"]
+        ok("DELETE", f"/v1/aiexperiments/{ai}", None, w)
         run = ok("POST", "/v1/clients/1/projects/p1/training_runs", {"name": "r"}, w)["id"]
         ok("POST", f"/v1/training_runs/{run}/files", {"content_length": 3, "name": "f", "content_type": "text/plain"},
            w)
@@ -69,6 +71,10 @@ def test_every_change_is_audited_with_its_author(tmp_path: Path) -> None:
         assert upd["actor"] == f"token {writer['id']} (ci runner)" and upd["token"] == writer["id"]
         assert upd["object_id"] == e and upd["details"] == {"fields": ["name"]}
         assert by_action["observation.update"]["details"]["experiment"] == e
+        ai_events = [x for x in entries if x["object_id"] == ai and x["object_type"] == "experiment"]
+        assert sorted(x["action"] for x in ai_events) == ["experiment.create", "experiment.delete"]
+        assert all(x["token"] == writer["id"] for x in ai_events)  # never "local" behind a token
+        assert all(x["actor"] != "local" for x in entries if x["action"] != "token.create" or x["token"])
         assert by_action["token.update"]["details"]["rotated"] is True
         ids = [int(x["id"]) for x in entries]
         assert ids == sorted(ids, reverse=True)  # newest first

@@ -56,7 +56,7 @@ def project_experiments(client_id: str, project: str, state: str | None = None, 
 def create_aiexperiment(client_id: str, project: str, body: schemas.ExperimentCreate,
                         svc: RunService = Depends(runs), p: Principal = Depends(writer)) -> dict[str, Any]:
     return svc.create_aiexperiment(project, body.model_dump(exclude_unset=True), client_id=check_client(client_id, p),
-                                   development=p.development)
+                                   development=p.development, actor=p)
 
 
 @router.get("/projects/{project}/aiexperiments")
