@@ -161,7 +161,8 @@ class RunService:
                 if runs_repo.find_project(s, client_id, req.id) is not None:
                     raise Conflict(f"project {req.id!r} already exists", field="id")
                 created = runs_repo.insert_project(s, client_id, req.id, req.name or req.id, req.metadata)
-                record(s, actor, "project.create", "project", req.id, {"name": created.name}, client_id=client_id)
+                record(s, actor, "project.create", "project", req.id, {"project": req.id, "name": created.name},
+                       client_id=client_id)
                 return created
         except IntegrityError:
             raise Conflict(f"project {req.id!r} already exists", field="id") from None
@@ -200,7 +201,8 @@ class RunService:
                 fields["metadata"] = req.metadata
             if fields:
                 runs_repo.update_project(s, p.id, **fields)
-                record(s, actor, "project.update", "project", reference, {"fields": sorted(fields)},
+                record(s, actor, "project.update", "project", reference, {"project": reference,
+                                                                          "fields": sorted(fields)},
                        client_id=client_id)
             return runs_repo.get_project(s, client_id, reference)
 

@@ -16,8 +16,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 
-def test_every_change_is_audited_with_its_author(tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path, auth=True, precompute=False, rate_limit=0))
+def test_every_change_is_audited_with_its_author(tmp_path: Path, database_url: str) -> None:
+    app = create_app(Settings(home=tmp_path, database_url=database_url, auth=True, precompute=False, rate_limit=0))
     with TestClient(app, base_url="http://test") as c:
         admin = {"Authorization": f"Bearer {Access(app.state.service.store).bootstrap()}"}
 
@@ -41,6 +41,7 @@ def test_every_change_is_audited_with_its_author(tmp_path: Path) -> None:
         ok("DELETE", f"{x}/observations/{o}", None, w)
         ok("DELETE", x, None, w)
         ok("POST", "/v1/clients/1/projects", {"id": "p1", "name": "P"}, w)
+        ok("POST", "/v1/clients/1/projects", {"id": "p" * 100}, w)  # longer than an audit object id
         ok("PUT", "/v1/clients/1/projects/p1", {"name": "P2"}, w)
         ai = ok("POST", "/v1/clients/1/projects/p1/aiexperiments", simple_experiment(name="ai"), w)["id"]
         ok("DELETE", f"/v1/aiexperiments/{ai}", None, w)

@@ -35,9 +35,9 @@ class Caller:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Org 1: team 1 (plain admin token), team C, an owner user; org B: team B."""
-    app = create_app(Settings(home=tmp_path, auth=True, precompute=False, rate_limit=0))
+def world(tmp_path: Path, database_url: str) -> Iterator[dict[str, Any]]:
+    """Org 1: team 1 (plain admin token), team C, an owner user; org B: team B (SQLite and PostgreSQL)."""
+    app = create_app(Settings(home=tmp_path, database_url=database_url, auth=True, precompute=False, rate_limit=0))
     with TestClient(app, base_url="http://test") as c:
         acc = Access(app.state.service.store)
         team1_admin = acc.bootstrap()
@@ -149,11 +149,11 @@ def test_user_tokens_only_for_members(world: dict[str, Any]) -> None:
     assert bob("POST", "/v1/tokens", {"role": "write"}).status_code == 403
 
 
-def test_upgrade_keeps_users_in_their_teams(tmp_path: Path) -> None:
+def test_upgrade_keeps_users_in_their_teams(database_url: str) -> None:
     """A database from before organizations: teams join organization 1, users keep team and role."""
     from alembic import command
 
-    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    store = Store(database_url)
     cfg = store._alembic_config()
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -167,4 +167,5 @@ def test_upgrade_keeps_users_in_their_teams(tmp_path: Path) -> None:
     assert [(t["id"], t["organization_id"]) for t in acc.list_teams()] == [(1, 1), (2, 1)]
     assert [(u["email"], u["role"]) for u in acc.operator_list_users(2)] == [("old@a.example", "read")]
     assert acc.list_organizations()[0]["name"] == "default"
+    assert acc.create_organization("next")["id"] == "2"  # ids continue after the default organization
     store.dispose()

@@ -138,7 +138,7 @@ def audit(session: Session, *, client_id: int, now: int, actor: str, action: str
           details: dict[str, Any] | None = None) -> None:
     session.add(AuditRow(client_id=client_id, created=now, token_id=token_id, user_id=user_id, actor=actor[:200],
                          action=action, object_type=object_type,
-                         object_id=None if object_id is None else str(object_id), details=details))
+                         object_id=None if object_id is None else str(object_id)[:50], details=details))
     session.flush()
 
 
