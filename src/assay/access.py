@@ -434,7 +434,8 @@ class Access:
             return [_user_json(u, c["id"], role) for u, role in orgs.team_members(s, c["id"])]
 
     def create_user(self, body: Any, p: Principal, client_id: Any = None) -> dict[str, Any]:
-        """Add a user to a team: a new one, or a user of the same organization (by email)."""
+        """Add a user to a team: a new one, or an existing one (by email; a user may belong to teams of
+        several organizations, each seeing only its own teams' roles)."""
         req = parse(UserCreate, body)
         now = _now()
         with self.store.write() as s:
@@ -448,10 +449,8 @@ class Access:
         u = orgs.user_by_email(s, email)
         if u is None:
             if repo.user_email_exists(s, email):
-                raise Conflict(f"a user with email {email!r} exists", field="email")
+                raise Conflict(f"the user with email {email!r} was deleted", field="email")
             u = repo.insert_user(s, c["id"], email, name, role, now)
-        elif orgs.organization_role(s, u["id"], c["organization_id"]) is None:
-            raise Conflict(f"a user with email {email!r} exists in another organization", field="email")
         elif orgs.membership_role(s, u["id"], c["id"]) is not None:
             raise Conflict(f"{email!r} is already a member of this team; change the role with "
                            f"PUT /v1/clients/{c['id']}/users/{u['id']}", field="email")
@@ -494,8 +493,11 @@ class Access:
         req = parse(UserUpdate, body)
         with self.store.write() as s:
             u = self._user(s, user_id, p)
-            if u["id"] != p.user_id and not (p.owner or (p.role == "admin" and p.kind != "share")):
-                raise Forbidden("only the user, a team admin or an organization owner can change a user")
+            admin = p.owner or (p.role == "admin" and p.kind != "share")
+            # a user of several organizations is changed only by itself: no organization speaks for the others
+            elsewhere = any(o["id"] != p.organization_id for o, _ in orgs.user_organizations(s, u["id"]))
+            if u["id"] != p.user_id and (not admin or elsewhere):
+                raise Forbidden("only the user, or an admin of its only organization, can change a user")
             if "name" in req.model_fields_set:
                 orgs.update_user(s, u["id"], name=req.name)
                 record(s, p, "user.update", "user", u["id"], {"name": req.name})

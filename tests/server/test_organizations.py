@@ -130,10 +130,18 @@ def test_user_in_several_teams_with_a_role_each(world: dict[str, Any]) -> None:
     users = admin1.ok("GET", "/v1/clients/1/users")["data"]
     assert [(u["email"], u["role"], u["name"]) for u in users if u["id"] == alice["id"]] == [
         ("alice@a.example", "write", "Alice B.")]
-    # other organizations: cannot see her, cannot take her email
+    # other organizations: cannot see her; may add her to their own team, seeing only that
     b = world["adminB"]
     assert b("GET", f"/v1/users/{alice['id']}").status_code == 404
-    assert b("POST", f"/v1/clients/{world['team_b']}/users", {"email": "alice@a.example"}).status_code == 409
+    in_b = b.ok("POST", f"/v1/clients/{world['team_b']}/users", {"email": "alice@a.example", "role": "read"})
+    assert in_b["id"] == alice["id"]
+    assert [(p["client"]["id"], p["role"]) for p in b.ok("GET", f"/v1/users/{alice['id']}/permissions")["data"]] \
+        == [(world["team_b"], "read")]
+    assert [m["organization"]["id"] for m in b.ok("GET", f"/v1/users/{alice['id']}/memberships")["data"]] == [
+        world["org_b"]]
+    assert b("PUT", f"/v1/users/{alice['id']}", {"name": "Mallory"}).status_code == 403  # she is not only theirs
+    assert admin1("PUT", f"/v1/users/{alice['id']}", {"name": "x"}).status_code == 403
+    assert {p["client"]["id"] for p in owner.ok("GET", f"/v1/users/{alice['id']}/permissions")["data"]} == {"1"}
     log = [e["action"] for e in owner.ok("GET", "/v1/audit", params={"client": team_c})["data"]]
     assert {"user.add", "user.role", "user.remove"} <= set(log)
 
