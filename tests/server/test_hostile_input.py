@@ -166,3 +166,13 @@ def test_request_line_and_header_limits_on_a_real_server(server: object) -> None
         assert h.get("/v1/experiments/" + "9" * 2000).status_code == 404
         assert h.get("/v1/experiments", headers={"X-Big": "y" * 4000}).status_code == 200
         assert h.get("/health").status_code == 200
+
+
+def test_security_headers(c: TestClient, eid: str) -> None:
+    """No sniffing, no framing, no caching of API answers; error answers too."""
+    for path, api in ((f"/v1/experiments/{eid}", True), ("/v1/experiments/999999", True), ("/login", False),
+                      ("/v1/" + "x" * 9000, True)):
+        r = c.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["referrer-policy"] == "same-origin"
+        assert (r.headers.get("cache-control") == "no-store") == api, (path, r.headers.get("cache-control"))

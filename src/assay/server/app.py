@@ -173,6 +173,35 @@ class CleanURLs:
         await self.app(scope, receive, send)
 
 
+class SecurityHeaders:
+    """Headers every response gets: no MIME sniffing, no framing (clickjacking), no referrer leaving
+    the site; API responses (team data, one-time secrets) are never stored by caches."""
+
+    COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+              (b"referrer-policy", b"same-origin")]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope.get("path", "").startswith("/v1/")
+
+        async def send_with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = list(msg.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [h for h in self.COMMON if h[0] not in names]
+                if api and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                msg = {**msg, "headers": headers}
+            await send(msg)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _is_file_upload(path: str) -> bool:
     return path.startswith("/v1/files/") and path.endswith("/upload")
 
@@ -273,6 +302,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.include_router(mod.router, responses=ERROR_RESPONSES)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
     app.add_middleware(CleanURLs)
+    app.add_middleware(SecurityHeaders)
 
     from assay.server.routes import aiexperiments, files, projects, training_runs
 
