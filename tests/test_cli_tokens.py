@@ -94,3 +94,5 @@ def test_org_user_commands(cli: CliRunner, home: Path) -> None:
         assert c.get("/v1/experiments", headers=h_dev).status_code == 401
     assert cli.invoke(app, ["user", "remove", "dev@acme.example", "--team", team]).exit_code == 1
     assert "user.remove" in cli.invoke(app, ["audit", "--team", team]).output
+    only = cli.invoke(app, ["audit", "--team", team, "--action", "user."]).output
+    assert "user.remove" in only and "user.add" in only and "token.create" not in only

@@ -523,8 +523,13 @@ class Access:
 
     # -- audit log -----------------------------------------------------------------------------
     def audit_log(self, p: Principal, *, limit: int | None = None, before: Any = None,
-                  client_id: Any = None) -> dict[str, Any]:
-        """Who changed what in a team, newest first: its admins, and owners of its organization."""
+                  client_id: Any = None, action: str | None = None, object_type: str | None = None,
+                  object_id: str | None = None) -> dict[str, Any]:
+        """Who changed what in a team, newest first: its admins, and owners of its organization.
+        Filters: ``action`` (exact, or a prefix ending in ``.``), ``object_type``, ``object_id``."""
+        for name, value in (("action", action), ("object_type", object_type), ("object_id", object_id)):
+            if value is not None and not 0 < len(value) <= 100:
+                raise InvalidRequest(f"{name} must be 1 to 100 characters", field=name)
         lim = 100 if limit is None else limit
         if not 0 <= lim <= 1000:
             raise InvalidRequest("limit must be between 0 and 1000", field="limit")
@@ -538,7 +543,8 @@ class Access:
             cid = p.client_id if client_id in (None, "") else self._team(s, client_id, p)["id"]
             if not self._manages(s, cid, p):
                 raise Forbidden("only an admin token can read the audit log")
-            items, total = repo.list_audit(s, cid, limit=lim, before=b)
+            items, total = repo.list_audit(s, cid, limit=lim, before=b, action=action, object_type=object_type,
+                                           object_id=object_id)
         marker = items[-1]["id"] if items and len(items) == lim else None
         return {"object": "pagination", "count": total, "data": items, "paging": {"before": marker, "after": None}}
 

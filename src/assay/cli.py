@@ -272,6 +272,9 @@ def user_remove(email: str = typer.Argument(...), team: int = typer.Option(1, he
 
 @app.command()
 def audit(team: int = typer.Option(1, help="Team (client) id."), limit: int = typer.Option(50),
+          action: str = typer.Option(None, help="Only this action (experiment.delete) or prefix (token.)."),
+          object_type: str = typer.Option(None, "--object", help="Only this kind of object (experiment, token ...)."),
+          object_id: str = typer.Option(None, "--id", help="Only this object id."),
           database_url: str = _DB_OPT) -> None:
     """Show who changed what (newest first)."""
     import datetime as dt
@@ -280,7 +283,8 @@ def audit(team: int = typer.Option(1, help="Team (client) id."), limit: int = ty
 
     from assay.access import Principal
 
-    page = _access(database_url).audit_log(Principal(client_id=team), limit=limit)
+    page = _access(database_url).audit_log(Principal(client_id=team), limit=limit, action=action,
+                                           object_type=object_type, object_id=object_id)
     table = Table("when (UTC)", "who", "action", "object", "details")
     for e in page["data"]:
         when = dt.datetime.fromtimestamp(e["created"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

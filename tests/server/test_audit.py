@@ -88,6 +88,16 @@ def test_every_change_is_audited_with_its_author(tmp_path: Path, database_url: s
         assert c.delete("/v1/experiments/999999", headers=admin).status_code == 404
         assert ok("GET", "/v1/audit")["count"] == before
 
+        # filters
+        only = ok("GET", "/v1/audit", params={"action": "experiment.delete"})
+        assert only["count"] == 2 and {x["action"] for x in only["data"]} == {"experiment.delete"}
+        tokens = ok("GET", "/v1/audit", params={"action": "token."})["data"]
+        assert {x["action"] for x in tokens} == {"token.create", "token.update", "token.revoke"}
+        one = ok("GET", "/v1/audit", params={"object_type": "experiment", "object_id": e})["data"]
+        assert [x["action"] for x in one][::-1][:2] == ["experiment.create", "experiment.update"]
+        assert ok("GET", "/v1/audit", params={"action": "%"})["count"] == 0  # no wildcards
+        assert c.get("/v1/audit", params={"action": "x" * 101}, headers=admin).status_code == 400
+
         # admins only
         reader = ok("POST", "/v1/tokens", {"role": "read"})["token"]
         writer2 = ok("POST", "/v1/tokens", {"role": "write"})["token"]

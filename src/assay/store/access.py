@@ -142,13 +142,22 @@ def audit(session: Session, *, client_id: int, now: int, actor: str, action: str
     session.flush()
 
 
-def list_audit(session: Session, client_id: int, *, limit: int = 100, before: int | None = None
+def list_audit(session: Session, client_id: int, *, limit: int = 100, before: int | None = None,
+               action: str | None = None, object_type: str | None = None, object_id: str | None = None
                ) -> tuple[list[dict[str, Any]], int]:
-    stmt = select(AuditRow).where(AuditRow.client_id == client_id)
+    where = [AuditRow.client_id == client_id]
+    if action is not None:  # "experiment.delete", or a prefix ending in "." ("token.")
+        where.append(AuditRow.action.startswith(action, autoescape=True) if action.endswith(".")
+                     else AuditRow.action == action)
+    if object_type is not None:
+        where.append(AuditRow.object_type == object_type)
+    if object_id is not None:
+        where.append(AuditRow.object_id == object_id)
+    stmt = select(AuditRow).where(*where)
     if before is not None:
         stmt = stmt.where(AuditRow.id < before)
     rows = session.execute(stmt.order_by(AuditRow.id.desc()).limit(limit)).scalars().all()
-    total = session.execute(select(func.count(AuditRow.id)).where(AuditRow.client_id == client_id)).scalar_one()
+    total = session.execute(select(func.count(AuditRow.id)).where(*where)).scalar_one()
     return [{"object": "audit_entry", "id": str(r.id), "created": r.created, "actor": r.actor,
              "token": None if r.token_id is None else str(r.token_id),
              "user": None if r.user_id is None else str(r.user_id), "action": r.action,

@@ -115,7 +115,10 @@ def create_client_token(client_id: str, body: TokenCreate, acc: Access = Depends
 
 @router.get("/audit")
 def audit_log(limit: int | None = None, before: str | None = None, client: str | None = None,
+              action: str | None = None, object_type: str | None = None, object_id: str | None = None,
               acc: Access = Depends(access), p: Principal = Depends(reader)) -> dict[str, Any]:
     """Who changed what in the team (or ``client``: a team of an organization the token owns), newest first.
+    Filters: ``action`` (``experiment.delete``, or a prefix like ``token.``), ``object_type``, ``object_id``.
     Admin tokens only."""
-    return acc.audit_log(p, limit=limit, before=before, client_id=client)
+    return acc.audit_log(p, limit=limit, before=before, client_id=client, action=action, object_type=object_type,
+                         object_id=object_id)
