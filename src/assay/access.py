@@ -277,12 +277,19 @@ class Access:
             raise NotFound(f"token {token_id} does not exist", field="token")
         return tid
 
+    def _token_row(self, s: Any, tid: int, p: Principal, *, lock: bool = False) -> dict[str, Any]:
+        """A token of the caller's team, or (owners) of another team of the organization; else 404."""
+        cid = repo.token_client(s, tid)
+        if cid is None or (cid != p.client_id and not (p.owner and _org_of(s, cid) == p.organization_id)):
+            raise NotFound(f"token {tid} does not exist", field="token")
+        return repo.token_row(s, cid, tid, lock=lock)
+
     def get_token(self, token_id: Any, p: Principal) -> dict[str, Any]:
         if token_id == "self" and p.token_id is None:
             return local_token_json(p)
         tid = self._target(token_id, p)
         with self.store.read() as s:
-            out = token_json(repo.token_row(s, p.client_id, tid))
+            out = token_json(self._token_row(s, tid, p))
         if tid == p.token_id:
             out["role"] = p.role  # what it may do now (a user's token: capped by the user's role)
         return out
@@ -305,7 +312,7 @@ class Access:
         now = _now()
         secret = None
         with self.store.write() as s:
-            t = repo.token_row(s, p.client_id, tid, lock=True)
+            t = self._token_row(s, tid, p, lock=True)
             if t["revoked"] is not None:
                 raise InvalidRequest("the token was revoked", field="token")
             fields: dict[str, Any] = {}
@@ -321,8 +328,8 @@ class Access:
             if fields:
                 repo.update_token(s, tid, **fields)
                 record(s, p, "token.update", "token", tid,
-                       {"rotated": secret is not None, "renewed": "expires" in fields})
-            t = repo.token_row(s, p.client_id, tid)
+                       {"rotated": secret is not None, "renewed": "expires" in fields}, client_id=t["client_id"])
+            t = repo.token_row(s, t["client_id"], tid)
         return token_json(t, secret)
 
     def revoke_token(self, token_id: Any, p: Principal) -> None:
@@ -330,10 +337,10 @@ class Access:
         if p.kind == "share":
             raise Forbidden("a share token cannot revoke tokens")
         with self.store.write() as s:
-            t = repo.token_row(s, p.client_id, tid, lock=True)
+            t = self._token_row(s, tid, p, lock=True)
             if t["revoked"] is None:
                 repo.update_token(s, tid, revoked=_now())
-                record(s, p, "token.revoke", "token", tid)
+                record(s, p, "token.revoke", "token", tid, client_id=t["client_id"])
 
 
     # -- who may see / manage a team ---------------------------------------------------------

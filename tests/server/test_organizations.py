@@ -69,9 +69,17 @@ def test_owner_manages_every_team_of_its_organization_and_nothing_beyond(world: 
     # tokens act inside their own team: not even the owner's token reads team D's experiments directly
     assert owner("GET", f"/v1/experiments/{exp['id']}").status_code == 404
     assert admin1("GET", f"/v1/experiments/{exp['id']}").status_code == 404
+    # the owner sees, rotates and revokes team D's tokens; team 1's admin cannot even see them
+    assert [t["id"] for t in owner.ok("GET", f"/v1/clients/{d['id']}/tokens")["data"]] == [d_write["id"]]
+    assert admin1("GET", f"/v1/tokens/{d_write['id']}").status_code == 404
+    assert admin1("DELETE", f"/v1/tokens/{d_write['id']}").status_code == 404
+    assert owner.ok("GET", f"/v1/tokens/{d_write['id']}")["client"] == d["id"]
+    assert owner("DELETE", f"/v1/tokens/{d_write['id']}").status_code == 204
+    assert Caller(world["c"], d_write["token"])("GET", "/v1/experiments").status_code == 401
+    assert world["adminB"]("GET", f"/v1/tokens/{d_write['id']}").status_code == 404
     # the owner reads team D's audit log and renames team C; team 1's admin can do neither
     actions = [e["action"] for e in owner.ok("GET", "/v1/audit", params={"client": d["id"]})["data"]]
-    assert {"client.create", "token.create", "experiment.create"} <= set(actions)
+    assert {"client.create", "token.create", "experiment.create", "token.revoke"} <= set(actions)
     assert admin1("GET", "/v1/audit", params={"client": d["id"]}).status_code == 404
     assert owner.ok("PUT", f"/v1/clients/{team_c}", {"name": "team C2"})["name"] == "team C2"
     assert admin1("PUT", f"/v1/clients/{team_c}", {"name": "x"}).status_code == 404

@@ -19,6 +19,7 @@ __all__ = [
     "insert_token",
     "token_by_hash",
     "token_row",
+    "token_client",
     "list_tokens",
     "count_tokens",
     "update_token",
@@ -95,6 +96,10 @@ def token_row(session: Session, client_id: int, token_id: int, *, lock: bool = F
     if row is None:
         raise NotFound(f"token {token_id} does not exist", field="token")
     return token_dict(row)
+
+
+def token_client(session: Session, token_id: int) -> int | None:
+    return session.execute(select(ApiTokenRow.client_id).where(ApiTokenRow.id == token_id)).scalar_one_or_none()
 
 
 def list_tokens(session: Session, client_id: int | None, *, include_revoked: bool = False) -> list[dict[str, Any]]:
