@@ -134,3 +134,42 @@ def test_run_failure_exit_code_and_missing_command(tmp_path: Path, monkeypatch: 
     assert res.exit_code == 1
     res = cli_inprocess(tmp_path, monkeypatch, "optimize", "-e", "missing.yml", "--", "true")
     assert res.exit_code == 1
+
+
+def test_runs_list_filters_sorts_and_tags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with assay.Connection(home=tmp_path / "home") as conn:
+        conn.request("POST", "/v1/clients/1/projects", json={"id": "cli-test"})
+        for name, acc, opt in (("ra", 0.9, "adam"), ("rb", 0.5, "sgd"), ("rc", 0.7, "adam")):
+            conn.request("POST", "/v1/clients/1/projects/cli-test/training_runs", json={
+                "name": name, "assignments": {"opt": opt}, "values": {"acc": {"value": acc}}})
+
+    def listed(*args: str) -> list[str]:
+        res = cli_inprocess(tmp_path, monkeypatch, "runs", "list", *args)
+        assert res.exit_code == 0, res.output
+        return [line.split("│")[2].strip() for line in res.stdout.splitlines()
+                if line.startswith("│") and line.split("│")[2].strip() in ("ra", "rb", "rc")]
+
+    assert listed() == ["rc", "rb", "ra"]
+    assert listed("-w", "values.acc>0.6", "--sort", "values.acc", "--asc") == ["rc", "ra"]
+    assert listed("-w", "assignments.opt==adam", "-w", "values.acc<0.8") == ["rc"]
+    assert listed("-w", "name~b") == ["rb"]
+    assert listed("--sort", "values.acc", "--limit", "2") == ["ra", "rc"]
+    ids = {r["name"]: r["id"] for r in assay.list_runs("cli-test", connection=assay.Connection(home=tmp_path / "home"))}
+    res = cli_inprocess(tmp_path, monkeypatch, "runs", "tag", ids["rb"], "gpu", "nightly")
+    assert res.exit_code == 0
+    assert listed("--tag", "gpu") == ["rb"]
+    res = cli_inprocess(tmp_path, monkeypatch, "runs", "untag", ids["rb"], "gpu")
+    assert res.exit_code == 0 and listed("--tag", "gpu") == [] and listed("--tag", "nightly") == ["rb"]
+    assert cli_inprocess(tmp_path, monkeypatch, "runs", "favorite", ids["ra"]).exit_code == 0
+    assert listed("-w", "favorite==true") == ["ra"]
+    assert cli_inprocess(tmp_path, monkeypatch, "runs", "archive", ids["ra"]).exit_code == 0
+    assert listed() == ["rc", "rb"] and listed("--archived") == ["rc", "rb", "ra"]
+    assert cli_inprocess(tmp_path, monkeypatch, "runs", "unarchive", ids["ra"]).exit_code == 0
+    assert listed() == ["rc", "rb", "ra"]
+    res = cli_inprocess(tmp_path, monkeypatch, "runs", "export", "-w", "assignments.opt==adam", "-f", "csv",
+                        "-o", "adam.csv")
+    lines = (tmp_path / "adam.csv").read_text().splitlines()
+    assert res.exit_code == 0 and len(lines) == 3 and "tags" in lines[0].split(",")
+    for bad in (["-w", "values.acc"], ["-w", "values.acc>high"], ["--sort", "password"]):
+        res = cli_inprocess(tmp_path, monkeypatch, "runs", "list", *bad)
+        assert res.exit_code == 1, bad

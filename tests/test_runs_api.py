@@ -85,7 +85,9 @@ def test_run_fields_merge_and_put(embedded: assay.Connection, run: dict[str, Any
     r = embedded.request("MERGE", f"/v1/training_runs/{rid}", json={
         "values": {"loss": {"value": 2.0}}, "metadata": {"b": "two"}, "tags": ["y"], "assignments": {"opt": None}})
     assert set(r["values"]) == {"acc", "loss"} and r["values"]["acc"]["value_stddev"] == 0.1
-    assert r["metadata"] == {"a": 1, "b": "two"} and r["tags"] == ["x", "y"] and r["assignments"] == {"lr": 0.1}
+    assert r["metadata"] == {"a": 1, "b": "two"} and r["assignments"] == {"lr": 0.1}
+    names = {t["id"]: t["name"] for t in embedded.request("GET", "/v1/clients/1/tags")["data"]}
+    assert [names[t] for t in r["tags"]] == ["x", "y"]  # tags named on a run are made and attached
     assert r["favorite"] is True and list(r["datasets"]) == ["mnist"]
     r = embedded.request("PUT", f"/v1/training_runs/{rid}", json={"metadata": {"c": 3}, "name": "renamed"})
     assert r["metadata"] == {"c": 3} and r["name"] == "renamed" and set(r["values"]) == {"acc", "loss"}

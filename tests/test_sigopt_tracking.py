@@ -191,3 +191,23 @@ def test_sigopt_script_under_assay_run(server: ServerProcess, tmp_path: Path) ->
     runs = httpx.get(f"{server.url}/v1/clients/1/projects/sig-script/training_runs").json()["data"]
     assert len(runs) == 1 and runs[0]["state"] == "completed" and runs[0]["assignments"] == {"lr": 0.3}
     assert runs[0]["values"]["acc"]["value"] == 0.77 and runs[0]["checkpoint_count"] == 1
+
+
+def test_sigopt_client_tags_filters_and_sort(sig: SigOptConnection) -> None:
+    import json
+
+    project = SigOptFactory("tags-test", connection=sig).create_project(name="Tags")
+    runs = sig.clients(project.client).projects(project.id).training_runs()
+    made = [runs.create(name=f"t{i}", tags=["nightly"] if i else [],
+                        values={"acc": {"value": 0.5 + i / 10}}, assignments={"lr": 10.0 ** -i}) for i in range(3)]
+    nightly = made[1].tags
+    assert len(nightly) == 1 and made[2].tags == nightly and made[0].tags == []
+    # tags are ids of the team's tags, as in SigOpt; update replaces them
+    updated = sig.training_runs(made[0].id).update(tags=nightly)
+    assert updated.tags == nightly
+    page = runs.fetch(filters=json.dumps([{"field": "values.acc", "operator": ">=", "value": 0.6}]),
+                      sort="assignments.lr", ascending="true")
+    assert [r.name for r in page.iterate_pages()] == ["t2", "t1"]
+    page = runs.fetch(filters=json.dumps([{"field": "tags", "operator": "==", "value": nightly[0]}]),
+                      sort="values.acc")
+    assert [r.name for r in page.iterate_pages()] == ["t2", "t1", "t0"]

@@ -162,3 +162,34 @@ def test_left_by_exception_reads_the_closing_frame() -> None:
     del it  # dropped unfinished: counts as a failure
     assert seen == [False, True, True]
     assert tracking._left_by_exception(None) is True
+
+
+def test_list_runs_tags_archive_and_source(conn: assay.Connection, tmp_path: Path) -> None:
+    script = tmp_path / "train_model.py"
+    script.write_text("print('training')\n")
+    code = tracking.source_code(script)
+    assert code == {"content": "print('training')\n"}  # not in a git checkout: no hash
+    for i, (lr, opt) in enumerate([(0.1, "adam"), (0.01, "sgd"), (0.001, "adam")]):
+        with assay.create_run(f"r{i}", project="lists", connection=conn, capture=False,
+                              tags=["sweep"] + (["best"] if i == 1 else [])) as run:
+            run.params.update(lr=lr, opt=opt)
+            run.log_metric("acc", 0.5 + i / 10)
+            if i == 2:
+                run.add_tags("late")
+                run.remove_tag("sweep")
+                run.set_favorite()
+    r = assay.get_run(run.id, connection=conn)
+    assert r["favorite"] is True and r["source_code"].get("content")  # the running script is recorded
+    got = assay.list_runs("lists", where=[("assignments.opt", "==", "adam")], sort="values.acc", connection=conn)
+    assert [x["name"] for x in got] == ["r2", "r0"]
+    assert [x["name"] for x in assay.list_runs("lists", where=[("tags", "==", "sweep")], connection=conn)] \
+        == ["r1", "r0"]
+    assert [x["name"] for x in assay.list_runs("lists", sort="assignments.lr", ascending=True, limit=2,
+                                               connection=conn)] == ["r2", "r1"]
+    assay.archive_run(run.id, connection=conn)
+    assert [x["name"] for x in assay.list_runs("lists", connection=conn)] == ["r1", "r0"]
+    assert len(assay.list_runs("lists", archived=True, connection=conn)) == 3
+    assert assay.unarchive_run(run.id, connection=conn)["deleted"] is False
+    assert len(assay.list_runs("lists", connection=conn)) == 3
+    with pytest.raises(assay.InvalidRequest):
+        assay.list_runs("lists", where=[("values.acc", ">", "high")], connection=conn)

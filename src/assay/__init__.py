@@ -35,6 +35,9 @@ __all__ = [
     "create_experiment",
     "get_experiment",
     "get_run",
+    "list_runs",
+    "archive_run",
+    "unarchive_run",
 ]
 
 from assay.errors import (

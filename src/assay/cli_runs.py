@@ -109,12 +109,14 @@ def _command(cmd: list[str] | None, run_file: Path | None) -> tuple[list[str], d
     return list(cmd), options
 
 
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+def _source(cmd: list[str]) -> dict[str, Any]:
+    """The tracked command's script (its first ``.py`` argument) and git commit."""
+    from assay.tracking import git_commit, source_code
+
+    script = next((Path(a) for a in cmd if a.endswith(".py") and Path(a).is_file()), None)
+    if script is not None:
+        return source_code(script)
+    return {"hash": h} if (h := git_commit()) else {}
 
 
 def _child_env(conn: Connection, run: RunContext, token: str | None, project: str) -> dict[str, str]:
@@ -153,8 +155,7 @@ def _pump(stream: Any, sink: Any, buf: io.StringIO) -> None:
 def _execute(conn: Connection, run: RunContext, cmd: list[str], token: str | None, project: str) -> int:
     """Run ``cmd`` for ``run``: stream and store its output, record the exit code; returns it."""
     env = _child_env(conn, run, token, project)
-    source = {"hash": h} if (h := _git_hash()) else {}
-    if source:
+    if source := _source(cmd):
         run.log_source_code(**source)
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -222,7 +223,7 @@ def run(ctx: typer.Context, cmd: list[str] = _CMD, name: str = typer.Option(None
     conn = _connect(url, token)
     project = project or tracking.default_project()
     ctx_run = tracking.create_run(name or options.get("name") or Path(command[-1]).name, project=project,
-                                  capture=False, connection=conn)
+                                  capture=False, source=False, connection=conn)
     console.print(f"run {ctx_run.id} in project {project!r}: {shlex.join(command)}", highlight=False)
     code = _execute(conn, ctx_run, command, token, project)
     ctx_run.end(failed=code != 0)
@@ -241,7 +242,8 @@ def _worker_loop(conn: Connection, exp: Any, command: list[str], token: str | No
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=False) as progress:
         task = progress.add_task(f"experiment {exp.id}", total=budget)
-        for r in exp.loop(name=name, max_runs=max_runs, capture=False):  # the child's output is stored by _execute
+        # the child's output and source are stored by _execute
+        for r in exp.loop(name=name, max_runs=max_runs, capture=False, source=False):
             progress.console.print(f"run {r.id}: {_assignments_text(r.params)}", highlight=False)
             _execute(conn, r, command, token, exp.data.get("project") or "")
             r.end(failed=False)
@@ -421,23 +423,84 @@ def experiments_export(experiment_id: str, fmt: str = typer.Option("csv", "--for
     _write_rows(list(reversed(rows)), fmt, output)
 
 
-def _runs(conn: Connection, project: str | None, experiment: str | None, state: str | None) -> list[dict[str, Any]]:
-    client = _client(conn)
-    path = (f"/v1/clients/{client}/projects/{project}/training_runs" if project
-            else f"/v1/clients/{client}/training_runs")
-    return _handle(lambda: list(_all_pages(conn, path, {"experiment": experiment, "state": state})))
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(==|!=|<=|>=|<|>|=|~| contains | exists)\s*(.*?)\s*$")
+
+
+def _where_value(text: str) -> Any:
+    """``0.9`` → 0.9, ``true`` → True, ``"7"``/``'7'`` → "7", anything else stays text."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return float(text) if any(c in text for c in ".eE") or not text.lstrip("-").isdigit() else int(text)
+    except ValueError:
+        return text
+
+
+def _where(expressions: list[str] | None, tags: list[str] | None) -> list[tuple[str, str, Any]]:
+    """``--where 'values.acc>0.9'`` and ``--tag gpu`` options as filter triples."""
+    out: list[tuple[str, str, Any]] = []
+    for expr in expressions or []:
+        m = _WHERE.match(expr)
+        if not m:
+            _fail(f"--where {expr!r}: write FIELD OP VALUE, like 'values.acc>=0.9', 'assignments.opt==adam', "
+                  "'name~resnet' (contains) or 'metadata.seed exists true'")
+        field, op, raw = m.group(1), m.group(2).strip(), m.group(3)
+        op = {"=": "==", "~": "contains"}.get(op, op)
+        value = _where_value(raw)
+        if op == "exists" and raw == "":
+            value = True
+        out.append((field, op, value))
+    out.extend(("tags", "==", t) for t in tags or [])
+    return out
+
+
+def _runs(conn: Connection, project: str | None, experiment: str | None, state: str | None,
+          where: list[str] | None = None, tags: list[str] | None = None, sort: str | None = None,
+          ascending: bool = False, archived: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+    from assay import tracking
+
+    triples = _where(where, tags)
+    return _handle(lambda: tracking.list_runs(project, where=triples, sort=sort, ascending=ascending, state=state,
+                                              experiment=experiment, archived=archived, limit=limit,
+                                              connection=conn))
+
+
+_WHERE_OPT = typer.Option(None, "--where", "-w", help="Filter FIELD OP VALUE (repeatable): fields name, state, "
+                          "created, values.<metric>, assignments.<param>, metadata.<key>; ops == != < <= > >= "
+                          "~ (contains) exists. Example: -w 'values.acc>=0.9' -w 'assignments.opt==adam'.")
+_TAG_OPT = typer.Option(None, "--tag", "-t", help="Only runs with this tag (name or id; repeatable).")
+_SORT_OPT = typer.Option(None, "--sort", "-s", help="Sort by a field (e.g. values.acc, name, created); "
+                         "descending unless --asc.")
+_ASC_OPT = typer.Option(False, "--asc", help="Sort ascending.")
 
 
 @runs_app.command("list")
 def runs_list(project: str = _PROJECT, experiment: str = typer.Option(None, help="Only this AI experiment."),
               state: str = typer.Option(None, help="active, completed or failed."),
+              where: list[str] = _WHERE_OPT, tag: list[str] = _TAG_OPT, sort: str = _SORT_OPT,
+              asc: bool = _ASC_OPT, archived: bool = typer.Option(False, help="Include archived runs."),
+              limit: int = typer.Option(None, help="At most this many runs."),
               url: str = _URL, token: str = _TOKEN) -> None:
-    """Training runs, newest first."""
+    """Training runs, newest first (or as --sort says), filtered by --where/--tag/--state."""
     conn = _connect(url, token)
-    table = Table("id", "name", "project", "experiment", "state", "values")
-    for r in _runs(conn, project, experiment, state):
-        table.add_row(r["id"], r["name"], r["project"], r.get("experiment") or "", r["state"], _values_text(r))
+    runs = _runs(conn, project, experiment, state, where, tag, sort, asc, archived, limit)
+    names = _tag_names(conn, runs)
+    table = Table("id", "name", "project", "experiment", "state", "values", "tags")
+    for r in runs:
+        table.add_row(r["id"], r["name"], r["project"], r.get("experiment") or "",
+                      r["state"] + (" (archived)" if r.get("deleted") else ""), _values_text(r),
+                      ", ".join(names.get(t, t) for t in r.get("tags") or []))
     console.print(table)
+    console.print(f"{len(runs)} run{'s' if len(runs) != 1 else ''}", highlight=False)
+
+
+def _tag_names(conn: Connection, runs: list[dict[str, Any]]) -> dict[str, str]:
+    if not any(r.get("tags") for r in runs):
+        return {}
+    page = conn.request("GET", f"/v1/clients/{_client(conn)}/tags", params={"limit": 1000})
+    return {t["id"]: t["name"] for t in page["data"]}
 
 
 @runs_app.command("show")
@@ -469,14 +532,67 @@ def runs_archive(run_id: str, url: str = _URL, token: str = _TOKEN) -> None:
 @runs_app.command("export")
 def runs_export(project: str = _PROJECT, experiment: str = typer.Option(None, help="Only this AI experiment."),
                 state: str = typer.Option(None, help="active, completed or failed."),
+                where: list[str] = _WHERE_OPT, tag: list[str] = _TAG_OPT, sort: str = _SORT_OPT,
+                asc: bool = _ASC_OPT, archived: bool = typer.Option(False, help="Include archived runs."),
                 fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
                 output: Path = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
                 url: str = _URL, token: str = _TOKEN) -> None:
-    """Runs as CSV or JSON rows (assignments.*, values.*, metadata.* columns)."""
+    """Runs as CSV or JSON rows (assignments.*, values.*, metadata.* columns); oldest first unless --sort."""
     conn = _connect(url, token)
-    runs = _runs(conn, project, experiment, state)
-    rows = [r if fmt == "json" else _run_row(r) for r in reversed(runs)]
+    runs = _runs(conn, project, experiment, state, where, tag, sort, asc, archived)
+    if not sort:
+        runs.reverse()
+    names = _tag_names(conn, runs)
+    rows = []
+    for r in runs:
+        if fmt == "json":
+            rows.append(r)
+        else:
+            row = _run_row(r)
+            row["tags"] = ";".join(names.get(t, t) for t in r.get("tags") or [])
+            rows.append(row)
     _write_rows(rows, fmt, output)
+
+
+@runs_app.command("unarchive")
+def runs_unarchive(run_id: str, url: str = _URL, token: str = _TOKEN) -> None:
+    """Restore an archived run."""
+    from assay import tracking
+
+    conn = _connect(url, token)
+    _handle(lambda: tracking.unarchive_run(run_id, connection=conn))
+    console.print(f"restored run {run_id}")
+
+
+@runs_app.command("favorite")
+def runs_favorite(run_id: str, off: bool = typer.Option(False, "--off", help="Remove the mark instead."),
+                  url: str = _URL, token: str = _TOKEN) -> None:
+    """Mark a run as a favorite (or not, with --off)."""
+    conn = _connect(url, token)
+    _handle(lambda: conn.request("MERGE", f"/v1/training_runs/{run_id}", json={"favorite": not off}))
+    console.print(f"run {run_id} {'is no longer' if off else 'is'} a favorite")
+
+
+@runs_app.command("tag")
+def runs_tag(run_id: str, tags: list[str] = typer.Argument(..., help="Tag names (new ones are made) or ids."),
+             url: str = _URL, token: str = _TOKEN) -> None:
+    """Tag a run."""
+    conn = _connect(url, token)
+    _handle(lambda: conn.request("MERGE", f"/v1/training_runs/{run_id}", json={"tags": tags}))
+    console.print(f"tagged run {run_id}: {', '.join(tags)}", highlight=False)
+
+
+@runs_app.command("untag")
+def runs_untag(run_id: str, tags: list[str] = typer.Argument(..., help="Tag names or ids."),
+               url: str = _URL, token: str = _TOKEN) -> None:
+    """Take tags off a run."""
+    conn = _connect(url, token)
+    known = {t["name"]: t["id"] for t in _handle(
+        lambda: conn.request("GET", f"/v1/clients/{_client(conn)}/tags", params={"limit": 1000}))["data"]}
+    for t in tags:
+        tid = known.get(t, t)
+        _handle(lambda tid=tid: conn.request("DELETE", f"/v1/training_runs/{run_id}/tags/{tid}"))
+    console.print(f"untagged run {run_id}: {', '.join(tags)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "TrainingRun",
     "Checkpoint",
     "StoredFile",
+    "Tag",
 ]
 
 Assignments = dict[str, Any]
@@ -429,6 +430,7 @@ class TrainingRun:
     created: int = 0
     updated: int = 0
     completed: int | None = None
+    tags: tuple[int, ...] = ()  # ids of the team's tags
 
     @property
     def values(self) -> dict[str, JSON]:
@@ -465,7 +467,7 @@ class TrainingRun:
             "model": {"object": "model", **(d.get("model") or {})},
             "source_code": {"object": "source_code", **(d.get("source_code") or {})},
             "datasets": {k: {"object": "dataset", **(v or {})} for k, v in (d.get("datasets") or {}).items()},
-            "tags": list(d.get("tags") or []),
+            "tags": [str(t) for t in self.tags],
             "files": [str(f) for f in self.files],
             "checkpoint_count": self.checkpoint_count,
             "best_checkpoint": None,
@@ -539,3 +541,18 @@ class ObservationColumns:
                            values=tuple(MetricValue(k, v) for k, v in self.values[i].items()),
                            failed=self.failed[i], suggestion_id=self.suggestion_id[i], task=task,
                            created=self.created[i])
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A team's run tag (SigOpt's ``tag``: a name and a ``#rrggbb`` colour)."""
+
+    id: int
+    client_id: int
+    name: str
+    color: str
+    created: int = 0
+
+    def to_json(self) -> JSON:
+        return {"object": "tag", "id": str(self.id), "client": str(self.client_id), "name": self.name,
+                "color": self.color, "created": self.created}

@@ -16,6 +16,8 @@ __all__ = [
     "TrainingRunBatch",
     "CheckpointCreate",
     "FileCreate",
+    "TagCreate",
+    "RunTagAdd",
     "PROJECT_ID_PATTERN",
     "MAX_LOG_CHARS",
 ]
@@ -108,3 +110,13 @@ class FileCreate(Strict):
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     filename: Annotated[str, StringConstraints(max_length=500)] | None = None
     object: Literal["file"] | None = None
+
+
+class TagCreate(Strict):
+    name: Name
+    color: Annotated[str, StringConstraints(max_length=20)] | None = None
+    object: Literal["tag"] | None = None
+
+
+class RunTagAdd(Strict):
+    id: Annotated[str, StringConstraints(max_length=20)] | int

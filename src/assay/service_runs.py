@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -26,9 +27,9 @@ from sqlalchemy.orm import Session
 from assay import run_schemas as rs
 from assay import schemas
 from assay.access import Principal, record
-from assay.domain import Checkpoint, Experiment, MetricValue, Page, Project, StoredFile, TrainingRun
+from assay.domain import Checkpoint, Experiment, MetricValue, Page, Project, StoredFile, Tag, TrainingRun
 from assay.engine.analysis import best_observations
-from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unprocessable
 from assay.service import Service, _int_id, _page, _page_args
 from assay.store import repository as repo
 from assay.store import runs as runs_repo
@@ -40,6 +41,54 @@ FINISHED = ("completed", "failed")
 _MAP_FIELDS = ("assignments_meta", "assignments_sources", "values", "logs", "metadata", "sys_metadata",
                "dev_metadata", "model", "source_code", "datasets")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_KEY = re.compile(r'["\\\x00-\x1f]')
+_OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "exists")
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+
+
+def _palette_color(name: str) -> str:
+    """A stable colour for a tag made without one."""
+    return PALETTE[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(PALETTE)]
+
+
+def _color(raw: str) -> str:
+    text = raw.strip().lower()
+    if not re.fullmatch(r"#?[0-9a-f]{6}", text):
+        raise InvalidRequest(f"color must be a hex colour like #1f77b4, got {raw!r}", field="color")
+    return text if text.startswith("#") else "#" + text
+
+
+def _find_tag(s: Session, client_id: int, ref: Any) -> Tag | None:
+    """The team's tag named by id (digits) or by name."""
+    text = str(ref)
+    if text.isdigit() and len(text) < 12:
+        found = runs_repo.find_tag(s, client_id, tag_id=int(text))
+        if found is not None:
+            return found
+    return runs_repo.find_tag(s, client_id, name=text)
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError
+    return out
+
+
+def _offset_marker(marker: Any, limit: int, back: bool = False) -> int:
+    """The offset a sorted list's paging marker (``o<offset>``) stands for."""
+    if marker in (None, ""):
+        return 0
+    text = str(marker)
+    if not re.fullmatch(r"o\d{1,9}", text):
+        name = "after" if back else "before"
+        raise InvalidRequest(f"{name} must be a paging marker from a previous page of this sorted list", field=name)
+    return int(text[1:])
 
 
 def safe_filename(name: str | None) -> str | None:
@@ -213,10 +262,18 @@ class RunService:
             value = _field_value(req, name)
             if value:
                 data[name] = {k: v for k, v in value.items() if v is not None}
-        if req.tags:
-            data["tags"] = list(dict.fromkeys(req.tags))
         assignments = {k: v for k, v in (req.assignments or {}).items() if v is not None}
         return assignments, data
+
+    def _finish_new(self, s: Session, run: TrainingRun, req: rs.TrainingRunIn, client_id: int) -> TrainingRun:
+        """Favorite and tags of a just-inserted run; returns it as stored."""
+        if not req.favorite and not req.tags:
+            return run
+        if req.favorite:
+            runs_repo.update_run(s, run.id, favorite=True)
+        if req.tags:
+            runs_repo.set_run_tags(s, run.id, add=self._tag_ids(s, client_id, req.tags))
+        return runs_repo.get_run(s, run.id)
 
     def create_run(self, project: str, body: Any, *, client_id: int = 1) -> TrainingRun:
         req = schemas.parse(rs.TrainingRunIn, body)
@@ -227,10 +284,7 @@ class RunService:
             proj = runs_repo.get_project(s, client_id, project)
             run = runs_repo.insert_run(s, client_id=client_id, project=proj, name=req.name or "Run",
                                        assignments=assignments, data=data)
-            if req.favorite:
-                runs_repo.update_run(s, run.id, favorite=True)
-                run = runs_repo.get_run(s, run.id)
-            return run
+            return self._finish_new(s, run, req, client_id)
 
     def create_runs_batch(self, project: str, body: Any, *, client_id: int = 1) -> Page:
         """Upload finished (or any) runs in one transaction; all or nothing."""
@@ -242,9 +296,7 @@ class RunService:
                 assignments, data = self._new_run_fields(r)
                 run = runs_repo.insert_run(s, client_id=client_id, project=proj, name=r.name or "Run",
                                            assignments=assignments, data=data, state=r.state or "active")
-                if r.favorite:
-                    runs_repo.update_run(s, run.id, favorite=True)
-                out.append(run)
+                out.append(self._finish_new(s, run, r, client_id))
         return Page(out, len(out))
 
     def get_run(self, run_id: Any, *, client_id: int = 1) -> TrainingRun:
@@ -252,49 +304,114 @@ class RunService:
         with self.store.read() as s:
             return runs_repo.get_run(s, rid, client_id=client_id)
 
-    def _filters(self, raw: str | None) -> list[tuple[str, str, Any]]:
+    @staticmethod
+    def _field(name: Any, where: str) -> tuple[str, str | None]:
+        """``state`` → ("state", None); ``values.acc`` → ("values", "acc"); anything else is a 400."""
+        if isinstance(name, str) and name in runs_repo.RUN_COLUMNS:
+            return name, None
+        if isinstance(name, str) and "." in name:
+            head, key = name.split(".", 1)
+            if head in runs_repo.RUN_JSON_FIELDS and key and len(key) <= 100 and not _BAD_KEY.search(key):
+                return head, key
+        fields = sorted(runs_repo.RUN_COLUMNS) + [f"{f}.<name>" for f in runs_repo.RUN_JSON_FIELDS] + ["tags"]
+        raise InvalidRequest(f"{where}: cannot use {name!r}; use one of {', '.join(fields)}", field=where)
+
+    def _filters(self, raw: Any) -> list[runs_repo.RunFilter]:
+        """``filters``: a JSON list of ``{field, operator, value}`` (operator ``==`` by default)."""
         if not raw:
             return []
-        try:
-            items = json.loads(raw)
-        except ValueError:
-            raise InvalidRequest("filters must be a JSON list of {field, operator, value}", field="filters") from None
-        if not isinstance(items, list):
-            raise InvalidRequest("filters must be a JSON list of {field, operator, value}", field="filters")
-        out = []
-        for i, f in enumerate(items):
-            if not isinstance(f, dict) or "field" not in f:
-                raise InvalidRequest(f"filters[{i}] needs field, operator and value", field=f"filters[{i}]")
-            name, op, value = f["field"], f.get("operator", "=="), f.get("value")
-            if name not in runs_repo._FILTER_COLUMNS:
-                raise InvalidRequest(f"filters[{i}].field: cannot filter on {name!r}; use one of "
-                                     f"{sorted(runs_repo._FILTER_COLUMNS)}", field=f"filters[{i}].field")
-            if op not in ("==", "!=", "<", "<=", ">", ">="):
-                raise InvalidRequest(f"filters[{i}].operator must be one of == != < <= > >=",
-                                     field=f"filters[{i}].operator")
+        if isinstance(raw, str):
             try:
-                if name in ("experiment", "id", "created", "updated"):
-                    value = int(value)
-                elif name in ("deleted", "favorite"):
-                    value = value if isinstance(value, bool) else str(value).lower() == "true"
+                raw = json.loads(raw)
+            except ValueError:
+                raise InvalidRequest("filters must be a JSON list of {field, operator, value}",
+                                     field="filters") from None
+        if not isinstance(raw, list):
+            raise InvalidRequest("filters must be a JSON list of {field, operator, value}", field="filters")
+        return [self._filter(i, f) for i, f in enumerate(raw)]
+
+    def _filter(self, i: int, f: Any) -> runs_repo.RunFilter:
+        where = f"filters[{i}]"
+        if not isinstance(f, dict) or "field" not in f:
+            raise InvalidRequest(f"{where} needs field, operator and value", field=where)
+        op, value = f.get("operator", "=="), f.get("value")
+        if op not in _OPERATORS:
+            raise InvalidRequest(f"{where}.operator must be one of {' '.join(_OPERATORS)}", field=f"{where}.operator")
+        if f["field"] == "tags":
+            if op not in ("==", "!="):
+                raise InvalidRequest(f"{where}.operator: tags take == (has the tag) or != (has not)",
+                                     field=f"{where}.operator")
+            return runs_repo.RunFilter("tags", op, value)
+        name, key = self._field(f["field"], f"{where}.field")
+        if op == "exists":
+            if not isinstance(value, bool):
+                raise InvalidRequest(f"{where}.value must be true or false for exists", field=f"{where}.value")
+            return runs_repo.RunFilter(name, op, value, key)
+        try:
+            if key is not None:
+                if name == "values" and op != "contains":
+                    value = _finite(value)
+                elif op == "contains" or not isinstance(value, (int, float)) or isinstance(value, bool):
+                    if not isinstance(value, str):
+                        raise ValueError
                 else:
-                    value = str(value)
-            except (TypeError, ValueError):
-                raise InvalidRequest(f"filters[{i}].value must be a number for {name}",
-                                     field=f"filters[{i}].value") from None
-            out.append((name, op, value))
-        return out
+                    value = _finite(value)
+            elif name in ("experiment", "id", "created", "updated", "completed"):
+                if op == "contains":
+                    raise ValueError
+                value = int(value)
+            elif name in ("deleted", "favorite"):
+                if op not in ("==", "!="):
+                    raise ValueError
+                value = value if isinstance(value, bool) else str(value).lower() == "true"
+            else:
+                value = str(value)
+        except (TypeError, ValueError, OverflowError):
+            if name in ("deleted", "favorite"):
+                kind = "true or false (compared with == or !=)"
+            elif op == "contains":
+                kind = "text"
+            elif name in ("values", "experiment", "id", "created", "updated", "completed"):
+                kind = "a finite number"
+            else:
+                kind = "a number or text"
+            raise InvalidRequest(f"{where}.value must be {kind} for {f['field']} {op}",
+                                 field=f"{where}.value") from None
+        return runs_repo.RunFilter(name, op, value, key)
+
+    def _sort(self, sort: str | None, ascending: Any) -> runs_repo.RunSort | None:
+        if sort in (None, ""):
+            return None
+        name, key = self._field(sort, "sort")
+        if isinstance(ascending, str):
+            if ascending.lower() not in ("true", "false", "1", "0"):
+                raise InvalidRequest("ascending must be true or false", field="ascending")
+            ascending = ascending.lower() in ("true", "1")
+        return runs_repo.RunSort(name, key, bool(ascending))
 
     def list_runs(self, *, client_id: int = 1, project: str | None = None, experiment: Any = None,
-                  filters: str | None = None, state: str | None = None, include_deleted: bool = False,
-                  limit: int | None = None, before: Any = None, after: Any = None) -> Page:
-        lim, b, a = _page_args(limit, before, after)
+                  filters: Any = None, state: str | None = None, include_deleted: bool = False,
+                  limit: int | None = None, before: Any = None, after: Any = None, sort: str | None = None,
+                  ascending: Any = False) -> Page:
+        """Runs, filtered (``filters``, ``state``) and sorted (``sort`` any filterable field, ``ascending``).
+
+        Without ``sort`` the newest come first and paging markers are run ids; with one, ``paging.before``
+        is an opaque marker of the next page.
+        """
+        order = self._sort(sort, ascending)
+        if order is None:
+            lim, b, a = _page_args(limit, before, after)
+            offset = 0
+        else:
+            lim, _, _ = _page_args(limit, None, None)
+            b = a = None
+            offset = _offset_marker(after if after not in (None, "") else before, lim, back=after not in (None, ""))
         flt = self._filters(filters)
         if state is not None:
             if state not in ("active", "completed", "failed"):
                 raise InvalidRequest("state must be active, completed or failed", field="state")
-            flt.append(("state", "==", state))
-        if any(name == "deleted" for name, _, _ in flt):
+            flt.append(runs_repo.RunFilter("state", "==", state))
+        if any(f.field == "deleted" for f in flt):
             include_deleted = True
         with self.store.read() as s:
             pid = runs_repo.get_project(s, client_id, project).id if project is not None else None
@@ -302,9 +419,21 @@ class RunService:
             if experiment is not None:
                 eid = _int_id(experiment, "experiment")
                 repo.experiment_row(s, eid, client_id=client_id)
+            flt = [self._resolve_tag_filter(s, client_id, f) if f.field == "tags" else f for f in flt]
             items, total = runs_repo.list_runs(s, client_id, project_id=pid, experiment_id=eid, filters=flt,
-                                               include_deleted=include_deleted, limit=lim, before=b, after=a)
-        return _page(items, total, lim)
+                                               include_deleted=include_deleted, limit=lim, before=b, after=a,
+                                               sort=order, offset=offset)
+        if order is None:
+            return _page(items, total, lim)
+        more = offset + len(items) < total and len(items) == lim
+        return Page(items, total, before=f"o{offset + lim}" if more else None,
+                    after=f"o{max(offset - lim, 0)}" if offset > 0 else None)
+
+    @staticmethod
+    def _resolve_tag_filter(s: Session, client_id: int, f: runs_repo.RunFilter) -> runs_repo.RunFilter:
+        """A tags filter names a tag by id or name; an unknown tag matches no run (``==``)."""
+        tag = _find_tag(s, client_id, f.value)
+        return runs_repo.RunFilter("tags", f.op, tag.id if tag is not None else -1)
 
     def update_run(self, run_id: Any, body: Any, *, client_id: int = 1, merge: bool = False,
                    actor: Principal | None = None) -> TrainingRun:
@@ -385,10 +514,9 @@ class RunService:
                     base[k] = v
             data[name] = base
             changed = True
-        if "tags" in given:
-            tags = list(req.tags or [])
-            data["tags"] = list(dict.fromkeys([*(data.get("tags") or []), *tags])) if merge else tags
-            changed = True
+        if "tags" in given:  # MERGE adds tags, PUT replaces them
+            ids = self._tag_ids(s, row.client_id, req.tags or [])
+            runs_repo.set_run_tags(s, row.id, add=ids, replace=not merge)
         if changed:
             fields["data"] = data
         return fields
@@ -593,6 +721,72 @@ class RunService:
             raise NotFound(f"file {f.id} has no content yet", field="file")
         return f, path
 
+    # -- tags --------------------------------------------------------------------------
+    def _tag_ids(self, s: Session, client_id: int, refs: list[str]) -> list[int]:
+        """Tag ids for a run's ``tags``: each entry is a tag id or a tag name (a new name makes the tag)."""
+        out = []
+        for ref in dict.fromkeys(refs):
+            tag = _find_tag(s, client_id, ref)
+            if tag is None:
+                tag = runs_repo.insert_tag(s, client_id, ref, _palette_color(ref))
+            out.append(tag.id)
+        return out
+
+    def create_tag(self, body: Any, *, client_id: int = 1) -> Tag:
+        req = schemas.parse(rs.TagCreate, body)
+        color = _color(req.color) if req.color is not None else _palette_color(req.name)
+        try:
+            with self.store.write() as s:
+                repo.ensure_client(s, client_id)
+                if runs_repo.find_tag(s, client_id, name=req.name) is not None:
+                    raise Conflict(f"tag {req.name!r} already exists", field="name")
+                return runs_repo.insert_tag(s, client_id, req.name, color)
+        except IntegrityError:
+            raise Conflict(f"tag {req.name!r} already exists", field="name") from None
+
+    def list_tags(self, *, client_id: int = 1, limit: int | None = None, before: Any = None,
+                  after: Any = None) -> Page:
+        lim, b, a = _page_args(limit, before, after)
+        with self.store.read() as s:
+            items, total = runs_repo.list_tags(s, client_id, limit=lim, before=b, after=a)
+        return _page(items, total, lim)
+
+    def get_tag(self, tag_id: Any, *, client_id: int = 1) -> Tag:
+        tid = _int_id(tag_id, "tag")
+        with self.store.read() as s:
+            return runs_repo.get_tag(s, client_id, tid)
+
+    def delete_tag(self, tag_id: Any, *, client_id: int = 1) -> Tag:
+        """Delete a tag; it leaves every run it was on."""
+        tid = _int_id(tag_id, "tag")
+        with self.store.write() as s:
+            tag = runs_repo.get_tag(s, client_id, tid)
+            runs_repo.delete_tag(s, tid)
+        return tag
+
+    def add_run_tag(self, run_id: Any, body: Any, *, client_id: int = 1) -> Tag:
+        """SigOpt's ``POST /training_runs/{id}/tags {"id": tag}``: attach one of the team's tags (422 if none)."""
+        rid = _int_id(run_id, "training_run")
+        req = schemas.parse(rs.RunTagAdd, body)
+        tid = _int_id(req.id, "tag")
+        with self.store.write() as s:
+            runs_repo.get_run(s, rid, client_id=client_id, lock=True)
+            tag = runs_repo.find_tag(s, client_id, tag_id=tid)
+            if tag is None:
+                raise Unprocessable(f"tag {tid} does not exist, so it cannot be added to training run {rid}",
+                                    field="id")
+            runs_repo.set_run_tags(s, rid, add=[tid])
+        return tag
+
+    def remove_run_tag(self, run_id: Any, tag_id: Any, *, client_id: int = 1) -> Tag:
+        rid = _int_id(run_id, "training_run")
+        tid = _int_id(tag_id, "tag")
+        with self.store.write() as s:
+            runs_repo.get_run(s, rid, client_id=client_id, lock=True)
+            tag = runs_repo.get_tag(s, client_id, tid)
+            runs_repo.set_run_tags(s, rid, remove=[tid])
+        return tag
+
     # -- AI experiments ----------------------------------------------------------------
     def _ai(self, s: Session, exp: Experiment) -> dict[str, Any]:
         active, finished, total = runs_repo.runs_progress(s, exp.id)
@@ -672,9 +866,10 @@ class RunService:
         data["assignments_sources"] = {"assay": {"sort": 1, "default_show": True}}
         data["assignments_meta"] = {k: {"source": "assay"} for k in sug.assignments}
         with self.store.write() as s:
-            return runs_repo.insert_run(s, client_id=client_id, project=proj, name=req.name or f"Run {sug.id}",
-                                        assignments=dict(sug.assignments), data=data, experiment_id=exp.id,
-                                        suggestion_id=sug.id)
+            run = runs_repo.insert_run(s, client_id=client_id, project=proj, name=req.name or f"Run {sug.id}",
+                                       assignments=dict(sug.assignments), data=data, experiment_id=exp.id,
+                                       suggestion_id=sug.id)
+            return self._finish_new(s, run, req, client_id)
 
     def best_training_runs(self, experiment_id: Any, *, client_id: int = 1) -> Page:
         with self.store.read() as s:

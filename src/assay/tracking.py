@@ -65,6 +65,9 @@ __all__ = [
     "create_experiment",
     "get_experiment",
     "get_run",
+    "list_runs",
+    "archive_run",
+    "unarchive_run",
     "current_run",
     "default_project",
     "RUN_ENV",
@@ -389,6 +392,23 @@ class RunContext:
     def log_failure(self) -> None:
         self._merge({"state": "failed"})
 
+    def add_tags(self, *tags: str) -> None:
+        """Tag the run (tag names, made when new, or tag ids)."""
+        self._merge({"tags": [str(t) for t in tags]})
+
+    def remove_tag(self, tag: str) -> None:
+        """Take a tag (name or id) off the run."""
+        client = self.run.get("client") or "1"
+        found = [t for t in self.connection.request("GET", f"/v1/clients/{client}/tags",
+                                                    params={"limit": 1000})["data"]
+                 if str(tag) in (t["id"], t["name"])]
+        for t in found:
+            self.connection.request("DELETE", f"{self.path}/tags/{t['id']}")
+        self.fetch()
+
+    def set_favorite(self, favorite: bool = True) -> None:
+        self._merge({"favorite": bool(favorite)})
+
     def log_file(self, path: str | Path | bytes, name: str | None = None, content_type: str | None = None,
                  filename: str | None = None) -> dict[str, Any]:
         """Upload any artifact (a path, or bytes with ``filename``); returns the file object."""
@@ -517,19 +537,123 @@ def create_project(project: str | None = None, name: str | None = None, *,
 
 
 def create_run(name: str | None = None, *, project: str | None = None, metadata: Mapping[str, Any] | None = None,
-               capture: bool = True, connection: Connection | None = None) -> RunContext:
-    """A new run in ``project`` (default :func:`default_project`); use ``with``. ``capture`` records stdout/stderr."""
+               tags: list[str] | None = None, capture: bool = True, source: bool = True,
+               connection: Connection | None = None) -> RunContext:
+    """A new run in ``project`` (default :func:`default_project`); use ``with``.
+
+    ``tags`` are tag names (made when new) or ids; ``capture`` records stdout/stderr; ``source`` records the
+    running script (``sys.argv[0]``) and its git commit as the run's source code.
+    """
     conn = _conn(connection)
     proj = create_project(project, connection=conn)
     body: dict[str, Any] = {"name": name or "Run"}
     if metadata:
         body["metadata"] = dict(metadata)
+    if tags:
+        body["tags"] = [str(t) for t in tags]
+    if source and (code := _own_source()):
+        body["source_code"] = code
     run = conn.request("POST", f"/v1/clients/{proj['client']}/projects/{proj['id']}/training_runs", json=body)
     return RunContext(conn, run, capture=capture)
 
 
 def get_run(run_id: Any, *, connection: Connection | None = None) -> dict[str, Any]:
     return _conn(connection).request("GET", f"/v1/training_runs/{run_id}")
+
+
+def _filters(where: Any) -> str | None:
+    """``[("values.acc", ">", 0.9), {"field": "state", "value": "completed"}, ...]`` as the API's JSON."""
+    if not where:
+        return None
+    out = []
+    for w in where:
+        if isinstance(w, Mapping):
+            out.append(dict(w))
+        else:
+            field, op, value = w
+            out.append({"field": field, "operator": op, "value": value})
+    return json.dumps(out)
+
+
+def list_runs(project: str | None = None, *, where: Any = None, sort: str | None = None, ascending: bool = False,
+              state: str | None = None, experiment: Any = None, archived: bool = False, limit: int | None = None,
+              connection: Connection | None = None) -> list[dict[str, Any]]:
+    """Runs of ``project`` (all projects when None), filtered and sorted by the server.
+
+    ``where``: ``(field, operator, value)`` triples, all of which must hold. Fields are ``name``, ``state``,
+    ``created``, ``updated``, ``completed``, ``favorite``, ``tags`` (a tag name or id), ``values.<metric>``,
+    ``assignments.<parameter>`` and ``metadata.<key>``; operators ``== != < <= > >=``, ``contains`` and
+    ``exists``. ``sort`` takes the same fields (newest first by default); runs lacking the key come last.
+    ``archived`` includes archived runs. ``limit`` caps how many come back (all of them by default).
+    """
+    conn = _conn(connection)
+    client = conn.request("GET", "/v1/tokens/self")["client"]
+    path = (f"/v1/clients/{client}/projects/{project}/training_runs" if project
+            else f"/v1/clients/{client}/training_runs")
+    filters = json.loads(_filters(where) or "[]")
+    if archived:
+        filters.append({"field": "deleted", "operator": "exists", "value": True})
+    params: dict[str, Any] = {"filters": json.dumps(filters) if filters else None, "sort": sort,
+                              "ascending": "true" if ascending else None, "state": state, "experiment": experiment}
+    params = {k: v for k, v in params.items() if v is not None}
+    out: list[dict[str, Any]] = []
+    while limit is None or len(out) < limit:
+        params["limit"] = min(1000, limit - len(out)) if limit is not None else 1000
+        page = conn.request("GET", path, params=params)
+        out.extend(page["data"])
+        before = (page.get("paging") or {}).get("before")
+        if not before or not page["data"]:
+            break
+        params["before"] = before
+    return out
+
+
+def archive_run(run_id: Any, *, connection: Connection | None = None) -> None:
+    """Archive a run: it leaves lists (``archived=True`` shows it) and can be restored."""
+    _conn(connection).request("DELETE", f"/v1/training_runs/{run_id}")
+
+
+def unarchive_run(run_id: Any, *, connection: Connection | None = None) -> dict[str, Any]:
+    return _conn(connection).request("MERGE", f"/v1/training_runs/{run_id}", json={"deleted": False})
+
+
+_own_source_cache: list[dict[str, Any]] = []
+
+
+def _own_source() -> dict[str, Any]:
+    """:func:`source_code` of the running script, read once per process."""
+    if not _own_source_cache:
+        _own_source_cache.append(source_code())
+    return _own_source_cache[0]
+
+
+def source_code(path: str | Path | None = None, max_chars: int = 1_000_000) -> dict[str, Any]:
+    """``{"content", "hash"}`` of a script (default: the running one) and its git commit, when known."""
+    out: dict[str, Any] = {}
+    script = Path(path) if path is not None else (Path(sys.argv[0]) if sys.argv and sys.argv[0] else None)
+    if script is not None and script.suffix == ".py" and script.is_file():
+        try:
+            text = script.read_text(errors="replace")
+        except OSError:
+            text = ""
+        if text and len(text) <= max_chars:
+            out["content"] = text
+    where = script.resolve().parent if script is not None and script.exists() else Path.cwd()
+    if commit := git_commit(where):
+        out["hash"] = commit
+    return out
+
+
+def git_commit(where: str | Path | None = None) -> str | None:
+    """The git commit checked out in ``where`` (default: the current directory), or None outside git."""
+    import subprocess
+
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where or Path.cwd(), capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (git.stdout.strip() or None) if git.returncode == 0 else None
 
 
 class AIExperiment:
@@ -558,13 +682,16 @@ class AIExperiment:
         remaining = self.refresh()["progress"].get("remaining_budget")
         return remaining is not None and remaining <= 0
 
-    def create_run(self, name: str | None = None, capture: bool = False) -> RunContext:
-        run = self.connection.request("POST", f"/v1/aiexperiments/{self.id}/training_runs",
-                                      json={"name": name} if name else {})
+    def create_run(self, name: str | None = None, capture: bool = False, source: bool = True) -> RunContext:
+        """A run with the next suggestion (``source``: record the running script, as :func:`create_run`)."""
+        body: dict[str, Any] = {"name": name} if name else {}
+        if source and (code := _own_source()):
+            body["source_code"] = code
+        run = self.connection.request("POST", f"/v1/aiexperiments/{self.id}/training_runs", json=body)
         return RunContext(self.connection, run, capture=capture)
 
-    def loop(self, name: str | None = None, max_runs: int | None = None,
-             capture: bool = True) -> Iterator[RunContext]:
+    def loop(self, name: str | None = None, max_runs: int | None = None, capture: bool = True,
+             source: bool = True) -> Iterator[RunContext]:
         """Yield runs until the budget is spent. Each run is current inside the loop body and ends after it:
         completed, or failed when the body raised (the exception goes on) or called ``log_failure``; a run
         missing a metric gives a failed observation. ``break`` ends the current run normally.
@@ -572,7 +699,7 @@ class AIExperiment:
         """
         done = 0
         while (max_runs is None or done < max_runs) and not self.is_finished():
-            run = self.create_run(name, capture=capture)
+            run = self.create_run(name, capture=capture, source=source)
             run.__enter__()
             try:
                 yield run
@@ -590,10 +717,10 @@ class AIExperiment:
             run.__exit__(None, None, None)
             done += 1
 
-    def runs(self) -> list[dict[str, Any]]:
-        page = self.connection.request("GET", f"/v1/clients/{self.data['client']}/training_runs",
-                                       params={"experiment": self.id, "limit": 1000})
-        return page["data"]
+    def runs(self, where: Any = None, sort: str | None = None, ascending: bool = False) -> list[dict[str, Any]]:
+        """This experiment's runs (``where``/``sort`` as in :func:`list_runs`)."""
+        return list_runs(where=where, sort=sort, ascending=ascending, experiment=self.id,
+                         connection=self.connection)
 
     def get_best_runs(self) -> list[dict[str, Any]]:
         return self.connection.request("GET", f"/v1/aiexperiments/{self.id}/best_training_runs")["data"]

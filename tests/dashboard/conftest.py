@@ -135,7 +135,8 @@ def _runs(srv: ServerProcess, d: Data, rng: random.Random) -> None:
                     "assignments_meta": {"lr": {"source": "user"}},
                     "values": {"accuracy": {"value": 0.7 + 0.05 * i}, "loss": {"value": 1.0 - 0.1 * i}},
                     "logs": {"stdout": {"content": f"epoch 1 done\nrun {i} finished\n"}},
-                    "metadata": {"gpu": "none", "seed": i}, "source_code": {"hash": f"abc{i}"}}
+                    "metadata": {"gpu": "none", "seed": i}, "source_code": {"hash": f"abc{i}"},
+                    "tags": ["vision-sweep"]}
             run = h.post(f"/v1/projects/{d.project}/training_runs", json=body)
             run.raise_for_status()
             d.runs.append(run.json()["id"])

@@ -337,7 +337,7 @@ def test_run_page(page: Any, data: Data) -> None:
     assert "accuracy" in page.locator("#metrics").inner_text()
     assert "run 0 finished" in page.locator("#logs").inner_text()
     meta = page.locator("#metadata").inner_text()
-    assert "gpu" in meta and "abc0" in meta
+    assert "gpu" in meta and "abc0" in meta and "vision-sweep" in meta  # tag ids shown by name
     # checkpoint curves: one line per metric, one point per checkpoint
     assert page.evaluate("document.getElementById('plot-checkpoints').data.map(d => d.x.length)") == [5, 5]
     # the image file is shown (fetched with the token, decoded by the browser)

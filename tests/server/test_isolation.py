@@ -95,6 +95,14 @@ def _run_objects(t: Team) -> None:
     assert r.status_code == 200, r.text
 
 
+def _tag(t: Team) -> None:
+    """A tag (named with the team's marker) attached to the team's run."""
+    _run_objects(t)
+    tag = t.req("POST", f"/v1/clients/{t.client_id}/tags", json={"name": t.marker, "color": "#123456"})
+    t.ids["tag_id"] = tag["id"]
+    t.req("POST", f"/v1/training_runs/{t.ids['run_id']}/tags", json={"id": tag["id"]})
+
+
 # the same for every caller by design (static assets of the dashboard)
 PUBLIC_ROUTES = {"/dashboard/static/{name}"}
 
@@ -105,6 +113,7 @@ FACTORIES: dict[str, Callable[[Team], None]] = {
     "token_id": _token, "client_id": lambda t: None, "user_id": _user, "organization_id": lambda t: None,
     "name": lambda t: t.ids.setdefault("name", "app.js"),  # dashboard static assets: public, no team
     "project": _run_objects, "run_id": _run_objects, "checkpoint_id": _run_objects, "file_id": _run_objects,
+    "tag_id": _tag,
 }
 
 

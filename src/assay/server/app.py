@@ -304,9 +304,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.add_middleware(CleanURLs)
     app.add_middleware(SecurityHeaders)
 
-    from assay.server.routes import aiexperiments, files, projects, training_runs
+    from assay.server.routes import aiexperiments, files, projects, tags, training_runs
 
-    for mod in (projects, training_runs, files, aiexperiments):
+    for mod in (projects, training_runs, files, aiexperiments, tags):
         app.include_router(mod.router, responses=ERROR_RESPONSES)
 
     from assay.dashboard.routes import router as dashboard_router

@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow",
            "UserRow", "ApiTokenRow", "AuditRow",
            "ProjectRow", "TrainingRunRow", "CheckpointRow", "FileRow",
-           "OrganizationRow", "MembershipRow", "OrganizationMemberRow"]
+           "OrganizationRow", "MembershipRow", "OrganizationMemberRow", "TagRow", "TrainingRunTagRow"]
 
 
 class Base(DeclarativeBase):
@@ -257,3 +257,21 @@ class OrganizationMemberRow(Base):
     role: Mapped[str] = mapped_column(String(10))
     created: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (UniqueConstraint("user_id", "organization_id", name="uq_org_member_user_org"),)
+
+
+class TagRow(Base):
+    """A team's run tag (SigOpt's client-level tags: a name and a colour)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("client_id", "name", name="uq_tag_client_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    color: Mapped[str] = mapped_column(String(7))
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrainingRunTagRow(Base):
+    __tablename__ = "training_run_tags"
+    training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)

@@ -48,7 +48,7 @@
       const inner = Object.fromEntries(Object.entries(v || {}).filter(([x]) => x !== "object"));
       if (Object.keys(inner).length) meta[k] = inner;
     }
-    if (r.tags && r.tags.length) meta.tags = r.tags.join(", ");
+    if (r.tags && r.tags.length) meta.tags = r.tags.map((id) => tagNames.get(id) || id).join(", ");
     kv($("metadata"), meta, "Metadata");
   }
 
@@ -104,11 +104,21 @@
     $("files").replaceChildren(el("ul", { style: "padding-left:18px" }, items));
   }
 
+  const tagNames = new Map(); // tag id -> name (runs carry tag ids, as in SigOpt)
+  async function loadTagNames(r) {
+    if (!(r.tags || []).some((t) => !tagNames.has(t))) return;
+    try {
+      const page = await api(`/v1/clients/${r.client}/tags?limit=1000`);
+      page.data.forEach((t) => tagNames.set(t.id, t.name));
+    } catch (e) { /* a run's share link cannot read the team's tags: ids are shown */ }
+  }
+
   async function load() {
     const r = await api(`/v1/training_runs/${runId}`);
     const mark = `${r.updated}-${r.state}-${r.checkpoint_count}-${r.files.length}`;
     if (mark === lastUpdated) return;
     lastUpdated = mark;
+    await loadTagNames(r);
     renderRun(r);
     await Promise.all([renderCheckpoints(), renderFiles(r.files)]);
     document.body.dataset.ready = "true";

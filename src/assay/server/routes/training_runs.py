@@ -37,19 +37,22 @@ def create_runs_batch(client_id: str, project: str, body: rs.TrainingRunBatch, s
 @router.get("/clients/{client_id}/projects/{project}/training_runs")
 def list_project_runs(client_id: str, project: str, filters: str | None = None, state: str | None = None,
                       experiment: str | None = None, limit: int | None = None, before: str | None = None,
-                      after: str | None = None, svc: RunService = Depends(runs),
+                      after: str | None = None, sort: str | None = None, ascending: str | None = None,
+                      svc: RunService = Depends(runs),
                       p: Principal = Depends(reader)) -> dict[str, Any]:
     return svc.list_runs(client_id=check_client(client_id, p), project=project, experiment=experiment,
-                         filters=filters, state=state, limit=limit, before=before, after=after).to_json()
+                         filters=filters, state=state, limit=limit, before=before, after=after, sort=sort,
+                         ascending=ascending).to_json()
 
 
 @router.get("/clients/{client_id}/training_runs")
 def list_client_runs(client_id: str, filters: str | None = None, state: str | None = None,
                      experiment: str | None = None, limit: int | None = None, before: str | None = None,
-                     after: str | None = None, svc: RunService = Depends(runs),
+                     after: str | None = None, sort: str | None = None, ascending: str | None = None,
+                     svc: RunService = Depends(runs),
                      p: Principal = Depends(reader)) -> dict[str, Any]:
     return svc.list_runs(client_id=check_client(client_id, p), experiment=experiment, filters=filters, state=state,
-                         limit=limit, before=before, after=after).to_json()
+                         limit=limit, before=before, after=after, sort=sort, ascending=ascending).to_json()
 
 
 @router.post("/projects/{project}/training_runs")
@@ -61,10 +64,12 @@ def create_run_in_project(project: str, body: rs.TrainingRunIn, svc: RunService 
 @router.get("/projects/{project}/training_runs")
 def list_runs_in_project(project: str, filters: str | None = None, state: str | None = None,
                          experiment: str | None = None, limit: int | None = None, before: str | None = None,
-                         after: str | None = None, svc: RunService = Depends(runs),
+                         after: str | None = None, sort: str | None = None, ascending: str | None = None,
+                         svc: RunService = Depends(runs),
                          p: Principal = Depends(reader)) -> dict[str, Any]:
     return svc.list_runs(client_id=p.client_id, project=project, experiment=experiment, filters=filters,
-                         state=state, limit=limit, before=before, after=after).to_json()
+                         state=state, limit=limit, before=before, after=after, sort=sort,
+                         ascending=ascending).to_json()
 
 
 # -- one run -----------------------------------------------------------------------------------
