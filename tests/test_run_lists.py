@@ -183,6 +183,8 @@ def test_team_tags_and_run_tags(conn: assay.Connection) -> None:
     with pytest.raises(NotFound):
         conn.request("GET", f"/v1/clients/1/tags/{best['id']}")
     assert conn.request("GET", "/v1/clients/1/tags")["count"] == 2
+    actions = [a["action"] for a in conn.request("GET", "/v1/audit", params={"limit": 100})["data"]]
+    assert actions.count("tag.create") == 2 and actions.count("tag.delete") == 1  # POSTed tags are audited
 
 
 def test_upgrade_moves_tags_out_of_run_data(database_url: str, tmp_path: Path) -> None:

@@ -732,7 +732,7 @@ class RunService:
             out.append(tag.id)
         return out
 
-    def create_tag(self, body: Any, *, client_id: int = 1) -> Tag:
+    def create_tag(self, body: Any, *, client_id: int = 1, actor: Principal | None = None) -> Tag:
         req = schemas.parse(rs.TagCreate, body)
         color = _color(req.color) if req.color is not None else _palette_color(req.name)
         try:
@@ -740,7 +740,9 @@ class RunService:
                 repo.ensure_client(s, client_id)
                 if runs_repo.find_tag(s, client_id, name=req.name) is not None:
                     raise Conflict(f"tag {req.name!r} already exists", field="name")
-                return runs_repo.insert_tag(s, client_id, req.name, color)
+                tag = runs_repo.insert_tag(s, client_id, req.name, color)
+                record(s, actor, "tag.create", "tag", tag.id, {"name": tag.name}, client_id=client_id)
+                return tag
         except IntegrityError:
             raise Conflict(f"tag {req.name!r} already exists", field="name") from None
 
@@ -756,12 +758,13 @@ class RunService:
         with self.store.read() as s:
             return runs_repo.get_tag(s, client_id, tid)
 
-    def delete_tag(self, tag_id: Any, *, client_id: int = 1) -> Tag:
+    def delete_tag(self, tag_id: Any, *, client_id: int = 1, actor: Principal | None = None) -> Tag:
         """Delete a tag; it leaves every run it was on."""
         tid = _int_id(tag_id, "tag")
         with self.store.write() as s:
             tag = runs_repo.get_tag(s, client_id, tid)
             runs_repo.delete_tag(s, tid)
+            record(s, actor, "tag.delete", "tag", tid, {"name": tag.name}, client_id=client_id)
         return tag
 
     def add_run_tag(self, run_id: Any, body: Any, *, client_id: int = 1) -> Tag:

@@ -23,7 +23,7 @@ def list_tags(client_id: str, limit: int | None = None, before: str | None = Non
 @router.post("/clients/{client_id}/tags")
 def create_tag(client_id: str, body: rs.TagCreate, svc: RunService = Depends(runs),
                p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_tag(body, client_id=check_client(client_id, p)).to_json()
+    return svc.create_tag(body, client_id=check_client(client_id, p), actor=p).to_json()
 
 
 @router.get("/clients/{client_id}/tags/{tag_id}")
@@ -36,7 +36,7 @@ def get_tag(client_id: str, tag_id: str, svc: RunService = Depends(runs),
 def delete_tag(client_id: str, tag_id: str, svc: RunService = Depends(runs),
                p: Principal = Depends(writer)) -> dict[str, Any]:
     """Delete the tag (it leaves every run); answers with the deleted tag."""
-    return svc.delete_tag(tag_id, client_id=check_client(client_id, p)).to_json()
+    return svc.delete_tag(tag_id, client_id=check_client(client_id, p), actor=p).to_json()
 
 
 @router.post("/training_runs/{run_id}/tags")
