@@ -67,6 +67,20 @@ def branin_mf(x: dict[str, Any], s: float) -> float:
     return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
 
 
+_HART_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
+                    [17, 8, 0.05, 10, 0.1, 14]])
+_HART_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                           [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+
+
+def hartmann6_mf(x: dict[str, Any], s: float) -> float:
+    """Augmented Hartmann-6 of Wu et al. 2019 (BoTorch ``AugmentedHartmann``): alpha_1 becomes
+    ``1 - 0.1 (1 - s)``; min -3.32237 at s = 1."""
+    u = np.array([x[f"x{i}"] for i in range(1, 7)])
+    alpha = np.array([1.0 - 0.1 * (1 - s), 1.2, 3.0, 3.2])
+    return float(-np.sum(alpha * np.exp(-np.sum(_HART_A * (u - _HART_P) ** 2, axis=1))))
+
+
 @functools.cache
 def _breast() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_breast_cancer
@@ -87,21 +101,30 @@ def _hgb(x: dict[str, Any], iters: int) -> Any:
 HGB_FULL = 200
 
 
-def _logloss(model: Any) -> float:
+@functools.lru_cache(maxsize=4096)
+def _hgb_curve(key: tuple[tuple[str, Any], ...]) -> tuple[float, ...]:
+    """Validation log-loss after every boosting iteration of ONE fit of ``HGB_FULL`` iterations.
+
+    Without early stopping or subsampling, the model after k of 200 iterations is exactly the model
+    trained with ``max_iter=k``: one fit (cached per configuration) serves every fidelity.
+    """
     from sklearn.metrics import log_loss
 
-    _, Xv, _, yv = _breast()
-    return float(log_loss(yv, model.predict_proba(Xv)))
+    Xt, Xv, yt, yv = _breast()
+    model = _hgb(dict(key), HGB_FULL).fit(Xt, yt)
+    return tuple(float(log_loss(yv, p)) for p in model.staged_predict_proba(Xv))
 
 
 def hgb_breast(x: dict[str, Any], s: float) -> float:
-    Xt, _, yt, _ = _breast()
-    return _logloss(_hgb(x, round(s * HGB_FULL)).fit(Xt, yt))
+    return _hgb_curve(tuple(sorted(x.items())))[round(s * HGB_FULL) - 1]
 
 
 PROBLEMS = {
     "branin-mf": MFProblem("branin-mf", [double("x1", -5, 10), double("x2", 0, 15)], (0.1, 0.3, 1.0), branin_mf,
                            "multi-fidelity Branin (Kandasamy et al. 2017), costs 0.1 / 0.3 / 1"),
+    "hartmann6-mf": MFProblem(
+        "hartmann6-mf", [double(f"x{i}", 0.0, 1.0) for i in range(1, 7)], (0.1, 0.3, 1.0), hartmann6_mf,
+        "augmented Hartmann-6 (Wu et al. 2019, BoTorch AugmentedHartmann), costs 0.1 / 0.3 / 1"),
     "hgb-breast": MFProblem(
         "hgb-breast", [double("learning_rate", 1e-3, 1.0, log=True), integer("max_leaf_nodes", 2, 64),
                        integer("min_samples_leaf", 1, 100), double("l2_regularization", 1e-4, 10.0, log=True)],

@@ -3,23 +3,25 @@
 Each task ``{name, cost}`` is one fidelity of the same objective; the cost in (0, 1] is
 both the budget it consumes and the fidelity feature of the model (1 = the full task).
 
-* **Model:** a BoTorch ``SingleTaskGP`` over ``[model encoding of x, cost]`` whose ARD kernel
-  is a product of one kernel over the parameters and one over the cost (SigOpt's "physical
-  kernel x kernel over cost"), so every cheap observation informs the full task as far as the
-  fitted cost length scale says they correlate. (BoTorch's ``SingleTaskMultiFidelityGP`` was 5-8x slower
-  to fit on 2 shared cores.)
-* **Acquisition:** multi-fidelity max-value entropy search (``qMultiFidelityMaxValueEntropy``,
-  Takeno et al. 2020) with an inverse-cost utility: the information a point at a task gives
-  about the *full-task* maximum, divided by the task's cost. It is maximized over a
-  discrete set (scrambled Sobol points plus perturbations of the incumbents) × every task,
-  which handles integers, categoricals, conditionals and linear constraints exactly.
-* **Schedule:** the initial design runs on the cheapest task (one point on the full task
-  to anchor the correlation); once the remaining budget only covers a reserve, every
-  suggestion is an expected-improvement point on the full task, because only full-cost
-  observations count for ``best_assignments``. A full-task point is also forced when the
-  measured point the model predicts best on the full task was only measured on cheap tasks, every
-  ``_PROMOTE_EVERY`` suggestions (and predicted to beat the best full-task result), so the
-  best seen at full cost keeps up with the model.
+* **Model:** BoTorch's ``SingleTaskMultiFidelityGP`` over ``[model encoding of x, cost]``: an
+  RBF kernel over the parameters times a *downsampling kernel* over the cost (Klein et al. 2017),
+  which models the deviation of a cheap task from the full task as shrinking to zero at cost 1.
+  Every cheap observation informs the full task as far as the fitted kernel says they correlate.
+  (Chosen over the product-RBF ``SingleTaskGP``, the linear-truncated fidelity kernel and a
+  ``MultiTaskGP`` on held-out full-task rank correlation and fit time; see docs/benchmarks.md.)
+* **Exploration:** multi-fidelity max-value entropy search (``qMultiFidelityMaxValueEntropy``,
+  Takeno et al. 2020) with ``InverseCostWeightedUtility`` over an ``AffineFidelityCostModel``
+  and ``project_to_target_fidelity``: the information a point on a cheap task gives about the
+  *full-task* maximum, divided by the task's cost. It is maximized over a discrete set (scrambled
+  Sobol points plus perturbations of the incumbents, refined twice around the best) x every
+  cheap task, which handles integers, categoricals, conditionals and linear constraints exactly.
+* **Full-task checks:** only full-cost observations count for ``best_assignments``, so once
+  ``VERIFY_AFTER`` cost has been spent on cheap tasks since the last full-task run, the next
+  suggestion is the full-task expected-improvement maximizer under the multi-fidelity model.
+* **Schedule:** the initial design runs on the cheapest task (its last point on the full task,
+  to anchor the correlation); once the remaining budget only covers a reserve, every suggestion
+  runs on the full task: the model's recommendation (posterior-mean maximizer at cost 1) while
+  it is unmeasured, then full-task expected improvement.
 
 Pure: numbers in, :class:`Candidate` out; never raises for a valid problem.
 """
@@ -40,12 +42,13 @@ __all__ = ["suggest", "initial_size", "budget_used", "reserve"]
 
 _N_SOBOL = 256  # discrete candidates per suggestion (plus local perturbations)
 _N_LOCAL = 128
-_PROMOTE_EVERY = 2  # force a full-task check of the model's incumbent at least this often
+#: cost spent on cheap tasks after which the next suggestion is a full-task check
+VERIFY_AFTER = 1.0
 
 
 def initial_size(problem: Problem) -> int:
     """Points of the space-filling start (all on the cheapest task but the last)."""
-    return max(4, min(10, problem.space.dim + 2))
+    return max(6, min(20, 2 * problem.space.dim + 2))
 
 
 def reserve(problem: Problem) -> float:
@@ -148,59 +151,117 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
     full_y = [v for o, v in zip(obs, y, strict=True) if o.task.cost >= 1.0]  # type: ignore[union-attr]
     full_keys = {space.key(o.assignments) for o in obs if o.task.cost >= 1.0}  # type: ignore[union-attr]
     left = math.inf if problem.observation_budget is None else problem.observation_budget - budget_used(problem)
+    cheap = _cheap_since_full(problem)
     out: list[Candidate] = []
     for k in range(n):
         cand_a = [a for a in cand_a if space.key(a) not in full_keys] or cand_a
         c = _one(problem, model, cand_a, [o.assignments for o in obs], pending, full_keys,
-                 max(full_y) if full_y else float(y.max()), left, problem.n_suggested + k)
+                 max(full_y) if full_y else float(y.max()), left, problem.n_suggested + k, cheap)
         out.append(c)
         left -= c.task.cost  # type: ignore[union-attr]
+        cheap = 0.0 if c.task.cost >= 1.0 else cheap + c.task.cost  # type: ignore[union-attr]
         pending.append(np.append(space.encode(c.assignments), c.task.cost))  # type: ignore[union-attr]
         if c.task.cost >= 1.0:  # type: ignore[union-attr]
             full_keys.add(space.key(c.assignments))
     return out
 
 
+def _cheap_since_full(problem: Problem) -> float:
+    """Cost spent on cheap tasks (observed, then open) since the last full-task run."""
+    cheap = 0.0
+    for t in [o.task for o in problem.observations] + list(_pending_tasks(problem)):
+        cost = 1.0 if t is None else t.cost
+        cheap = 0.0 if cost >= 1.0 else cheap + cost
+    return cheap
+
+
 def _one(problem: Problem, model: Any, cand_a: list[dict[str, Any]], seen_a: list[dict[str, Any]],
-         pending: list[np.ndarray], full_keys: set, best_full: float, left: float, step: int) -> Candidate:
-    space, full = problem.space, _full(problem.tasks)
-    cand_x = space.encode_many(cand_a)
-    if left <= reserve(problem):
-        ei = _full_task_ei(model, cand_x, best_full)
+         pending: list[np.ndarray], full_keys: set, best_full: float, left: float, step: int,
+         cheap_since_full: float) -> Candidate:
+    full = _full(problem.tasks)
+    if left <= reserve(problem):  # final-fidelity recommendation: the model's full-task optimum
+        rec, _ = _recommend(model, problem, cand_a + seen_a, full_keys, step)
+        if rec is not None:
+            return Candidate(dict(rec), task=full, source="multitask: the model's full-task recommendation "
+                                                          "(final budget reserve)")
+    if left <= reserve(problem) or cheap_since_full >= VERIFY_AFTER:
+        pts, ei = _refine(lambda x: _full_task_ei(model, x, best_full), problem, cand_a, step)
         i = int(np.argmax(ei))
-        return Candidate(dict(cand_a[i]), task=full, source="multitask: full-task expected improvement "
-                                                             "(final budget reserve)")
-    if seen_a and step % _PROMOTE_EVERY == _PROMOTE_EVERY - 1:
-        # promote: the measured point the model believes best on the full task, if only cheap tasks measured it
-        mean = _full_task_mean(model, space.encode_many(seen_a))
-        i = int(np.argmax(mean))
-        if space.key(seen_a[i]) not in full_keys and mean[i] > best_full:
-            return Candidate(dict(seen_a[i]), task=full,
-                             source="multitask: full-task check of the model's best measured point")
-    costs = sorted({t.cost for t in problem.tasks})
+        why = "final budget reserve" if left <= reserve(problem) else \
+            f"{cheap_since_full:.2g} spent on cheap tasks since the last full-task run"
+        return Candidate(dict(pts[i]), task=full, source=f"multitask: full-task expected improvement ({why})")
+    cheap = sorted({t.cost for t in problem.tasks if t.cost < 1.0})
     by_cost = {t.cost: t for t in problem.tasks}
-    values = _mes_per_cost(model, cand_x, costs, pending, seed=problem.seed + step)
-    i, j = divmod(int(np.argmax(values)), len(costs))
-    return Candidate(dict(cand_a[i]), task=by_cost[costs[j]],
-                     source=f"multitask: max-value entropy per unit cost ({float(values[i, j]):.3g})")
+    a, j, v = _mes_choice(model, problem, cand_a, cheap, pending, step)
+    return Candidate(dict(a), task=by_cost[cheap[j]],
+                     source=f"multitask: max-value entropy per unit cost ({v:.3g})")
+
+
+def _refine(score: Any, problem: Problem, cand_a: list[dict[str, Any]], step: int,
+            rounds: int = 2, top: int = 4) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Score the candidates, then twice perturb the best ones at shrinking scales and score those too."""
+    space = problem.space
+    rng = np.random.default_rng([problem.seed, step, 17])
+    pts = list(cand_a)
+    vals = score(space.encode_many(pts))
+    for r in range(rounds):
+        best = np.argsort(-vals.max(axis=1) if vals.ndim == 2 else -vals)[:top]
+        new = []
+        for k in best:
+            u = space.to_unit(pts[k])
+            for a in space.from_unit(np.clip(u + rng.normal(0, 0.03 / 3**r, (16, space.dim)), 0, 1)):
+                if space.satisfies_linear_constraints(a):
+                    new.append(a)
+        if not new:
+            break
+        pts += new
+        vals = np.concatenate([vals, score(space.encode_many(new))])
+    return pts, vals
+
+
+def _recommend(model: Any, problem: Problem, cand_a: list[dict[str, Any]], full_keys: set,
+               step: int) -> tuple[dict[str, Any] | None, float]:
+    """The point the model predicts best on the full task, unless it was already measured there."""
+    pts, mean = _refine(lambda x: _full_task_mean(model, x), problem, cand_a, step)
+    i = int(np.argmax(mean))
+    if problem.space.key(pts[i]) in full_keys:
+        return None, float(mean[i])
+    return pts[i], float(mean[i])
+
+
+def _mes_choice(model: Any, problem: Problem, cand_a: list[dict[str, Any]], costs: list[float],
+                pending: list[np.ndarray], step: int) -> tuple[dict[str, Any], int, float]:
+    space = problem.space
+    acq = _mes_per_cost(model, space.encode_many(cand_a), costs, pending, seed=problem.seed + step)
+    pts, vals = _refine(acq, problem, cand_a, step)
+    i, j = divmod(int(np.argmax(vals)), len(costs))
+    return pts[i], j, float(vals[i, j])
 
 
 # -- BoTorch parts (imported lazily: torch is heavy) ---------------------------------------
 
 def _fit(x: np.ndarray, y: np.ndarray) -> Any:
-    """A GP on ``[encoding, cost]`` whose ARD kernel is a product over the parameters and the cost."""
+    """A multi-fidelity GP on ``[encoding, cost]``: RBF over the parameters x a downsampling kernel over cost.
+
+    The downsampling kernel (Klein et al. 2017, BoTorch ``SingleTaskMultiFidelityGP``) models a cheap
+    task's deviation from the full task as shrinking to zero at cost 1.
+    """
     import torch
     from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
+    from botorch.models import SingleTaskMultiFidelityGP
     from botorch.models.transforms.outcome import Standardize
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
+    from assay.engine.strategy import _limit_threads
+
+    _limit_threads(torch)
     tx = torch.as_tensor(x, dtype=torch.double)
     ty = torch.as_tensor(y, dtype=torch.double).unsqueeze(-1)
-    model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=1))
+    model = SingleTaskMultiFidelityGP(tx, ty, data_fidelities=[x.shape[1] - 1], linear_truncated=False,
+                                      outcome_transform=Standardize(m=1))
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     try:
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}})
     except Exception:  # keep the prior hyperparameters: still a valid (if vague) model
         pass
     model.eval()
@@ -231,8 +292,8 @@ def _full_task_ei(model: Any, x: np.ndarray, best: float) -> np.ndarray:
 
 
 def _mes_per_cost(model: Any, x: np.ndarray, costs: list[float], pending: list[np.ndarray],
-                  seed: int) -> np.ndarray:
-    """Multi-fidelity MES per unit cost for every candidate row of ``x`` × every task cost (``n x tasks``)."""
+                  seed: int) -> Any:
+    """Multi-fidelity MES per unit cost: a scorer of encoded rows × every task cost (``n x tasks``)."""
     import torch
     from botorch.acquisition.cost_aware import InverseCostWeightedUtility
     from botorch.acquisition.max_value_entropy_search import qMultiFidelityMaxValueEntropy
@@ -249,13 +310,17 @@ def _mes_per_cost(model: Any, x: np.ndarray, costs: list[float], pending: list[n
         X_pending=torch.as_tensor(np.array(pending), dtype=torch.double) if pending else None,
         num_fantasies=8,
     )
-    n, t = len(x), len(costs)
-    grid = np.hstack([np.repeat(x, t, axis=0), np.tile(np.array(costs)[:, None], (n, 1))])
-    tx = torch.as_tensor(grid, dtype=torch.double)
-    with torch.no_grad():
-        vals = torch.cat([acq(chunk.unsqueeze(-2)) for chunk in tx.split(512)])
-    out = vals.numpy().reshape(n, t)
-    return np.where(np.isfinite(out), out, -np.inf)
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        n, t = len(rows), len(costs)
+        grid = np.hstack([np.repeat(rows, t, axis=0), np.tile(np.array(costs)[:, None], (n, 1))])
+        tx = torch.as_tensor(grid, dtype=torch.double)
+        with torch.no_grad():
+            vals = torch.cat([acq(chunk.unsqueeze(-2)) for chunk in tx.split(512)])
+        out = vals.numpy().reshape(n, t)
+        return np.where(np.isfinite(out), out, -np.inf)
+
+    return score
 
 
 def _candidates(problem: Problem, obs: list[Observation], y: np.ndarray,
