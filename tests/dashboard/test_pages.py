@@ -108,6 +108,9 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     # generated code names this experiment and this server
     code = page.locator("#code-text").inner_text()
     assert f'conn.experiment("{data.single}")' in code and data.server.url in code
+    page.get_by_role("tab", name="Python (sigopt client)").click()
+    code = page.locator("#code-text").inner_text()
+    assert f'conn.set_api_url("{data.server.url}")' in code and f'conn.experiments("{data.single}")' in code
     page.get_by_role("tab", name="curl").click()
     assert f"{data.server.url}/v1/experiments/{data.single}/observations" in page.locator("#code-text").inner_text()
 
@@ -140,6 +143,29 @@ def test_history_sort_filter_and_csv(page: Any, data: Data) -> None:
     text = open(dl.value.path()).read()
     lines = text.strip().splitlines()
     assert lines[0] == "id,created,suggestion,task,failed,x1,x2,opt,y" and len(lines) == n + 1
+
+
+def test_parallel_coordinates_brushing_selects_and_filters(page: Any, data: Data) -> None:
+    open_experiment(page, data, data.single)
+    page.locator("#plot-parcoords").scroll_into_view_if_needed()
+    box = page.locator("#plot-parcoords .axis-brush").first.bounding_box()  # the x1 axis
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + 0.45 * box["height"], steps=5)
+    page.mouse.move(x, box["y"] + 0.7 * box["height"], steps=5)
+    page.mouse.up()
+    page.wait_for_function("!!document.getElementById('plot-parcoords').data[0].dimensions[0].constraintrange")
+    lo, hi = page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions[0].constraintrange")
+    ok = [o for o in observations(data, data.single) if not o["failed"]]
+    inside = [o for o in ok if lo <= o["assignments"]["x1"] <= hi]
+    assert 0 < len(inside) < len(ok)
+    expect(page.locator("#par-note")).to_have_text(f"{len(inside)} of {len(ok)} lines selected (x1).")
+    # the selection becomes a history filter over every observation
+    page.get_by_role("button", name="Show the selected observations in the history").click()
+    assert page.locator("#history-filter").input_value().startswith("failed = no, x1 >= ")
+    n = len(observations(data, data.single))
+    expect(page.locator("#history .rowcount")).to_contain_text(f"{len(inside)} of {n} rows")
 
 
 def test_multi_metric_pareto_front_with_thresholds(page: Any, data: Data) -> None:
@@ -371,3 +397,45 @@ def test_large_experiment_draws_a_labelled_sample_and_pages_the_history(page: An
     page.locator("#history").get_by_role("button", name="Next ›").click()
     expect(page.locator("#history .rowcount")).to_contain_text("page 2 of 30")
     assert page.locator("#history tbody tr").first.locator("td").last.inner_text() == f"{50 / 1500:.5g}"
+
+
+def test_light_and_dark_color_schemes(browser: Any, data: Data) -> None:
+    """The page and its plots follow the system color scheme."""
+    for scheme, bg, rgb in (("light", "#ffffff", "rgb(255, 255, 255)"), ("dark", "#0d1117", "rgb(13, 17, 23)")):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme=scheme)
+        pg = ctx.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        pg.goto(f"{data.server.url}/experiments/{data.multi}")
+        pg.wait_for_selector(DRAWN, timeout=60_000)
+        assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == rgb
+        for div in ("plot-trace", "plot-parcoords", "plot-pareto"):
+            assert pg.evaluate(f"document.getElementById('{div}').layout.paper_bgcolor") == bg
+        fg = pg.evaluate("getComputedStyle(document.body).color")
+        assert fg != rgb  # text stays readable on the background
+        ctx.close()
+        assert not errors, errors
+
+
+def test_projects_and_run_pages_refresh_live(page: Any, data: Data) -> None:
+    url = data.server.url
+    with httpx.Client(base_url=url) as h:
+        h.post("/v1/clients/1/projects", json={"id": "live", "name": "Live"}).raise_for_status()
+        rid = h.post("/v1/projects/live/training_runs", json={"name": "first"}).json()["id"]
+        page.goto(f"{url}/projects/live")
+        page.wait_for_selector(READY)
+        page.evaluate("window.__same_document = true")
+        expect(page.locator("#runs tbody tr")).to_have_count(1)
+        h.post("/v1/projects/live/training_runs", json={"name": "second"}).raise_for_status()
+        expect(page.locator("#runs tbody tr")).to_have_count(2, timeout=20_000)
+        assert page.evaluate("window.__same_document") is True
+        page.goto(f"{url}/runs/{rid}")
+        page.wait_for_selector(READY)
+        page.evaluate("window.__same_document = true")
+        for step in (1, 2):
+            h.post(f"/v1/training_runs/{rid}/checkpoints", json={"values": [{"name": "loss", "value": 1 / step}]}
+                   ).raise_for_status()
+        page.wait_for_function("(document.getElementById('plot-checkpoints').data || [{x: []}])[0].x.length === 2",
+                               timeout=20_000)
+        assert page.evaluate("window.__same_document") is True

@@ -124,13 +124,50 @@
     $("imp-note").textContent = imp.method ? `Method: ${imp.method}.` : "";
   }
 
+  // Brushing: Plotly keeps each axis's selected ranges in dimensions[i].constraintrange. The page keeps them
+  // across live refreshes, counts the lines inside, and can turn them into a history filter.
+  let brush = {}; // axis label -> constraintrange
+  let par = { pts: [], dims: [] };
   function dimension(label, values, p) {
+    let d;
     if (p && isCat(p)) {
       const cats = p.categorical_values.map((c) => c.name);
-      return { label, values: values.map((v) => cats.indexOf(v)), tickvals: cats.map((_, i) => i), ticktext: cats, range: [0, Math.max(cats.length - 1, 1)] };
+      d = { label, values: values.map((v) => cats.indexOf(v)), tickvals: cats.map((_, i) => i), ticktext: cats, range: [0, Math.max(cats.length - 1, 1)] };
+    } else if (p && p.transformation === "log") d = { label: `log10 ${label}`, values: values.map((v) => Math.log10(v)) };
+    else d = { label, values };
+    Object.assign(d, { name: label, param: p || null });
+    if (brush[d.label]) d.constraintrange = brush[d.label];
+    return d;
+  }
+  const ranges = (cr) => (Array.isArray(cr[0]) ? cr : [cr]);
+  const inside = (v, cr) => ranges(cr).some(([lo, hi]) => v >= lo && v <= hi);
+
+  function brushNote() {
+    const active = par.dims.filter((d) => brush[d.label]);
+    const button = $("par-filter");
+    button.hidden = !active.length;
+    if (!active.length) { $("par-note").textContent = `${par.pts.length} lines (observations with every metric; failed ones left out).`; return; }
+    const n = par.pts.filter((_, i) => active.every((d) => inside(d.values[i], brush[d.label]))).length;
+    $("par-note").textContent = `${n} of ${par.pts.length} lines selected (${active.map((d) => d.label).join(", ")}).`;
+  }
+
+  /** The brushed ranges as a history filter ("x >= a, x <= b, ..."); categories and multi-range axes as far as the filter can say. */
+  function brushFilter() {
+    const parts = ["failed = no"];
+    for (const d of par.dims) {
+      const cr = brush[d.label];
+      if (!cr) continue;
+      const rs = ranges(cr);
+      if (d.param && isCat(d.param)) {
+        const cats = d.ticktext.filter((_, i) => inside(i, cr));
+        if (cats.length === 1) parts.push(`${d.name} = ${cats[0]}`);
+        continue;
+      }
+      if (rs.length !== 1) continue;
+      const f = d.param && d.param.transformation === "log" ? (v) => 10 ** v : (v) => v;
+      parts.push(`${d.name} >= ${f(rs[0][0])}`, `${d.name} <= ${f(rs[0][1])}`);
     }
-    if (p && p.transformation === "log") return { label: `log10 ${label}`, values: values.map((v) => Math.log10(v)) };
-    return { label, values };
+    return parts.join(", ");
   }
 
   function renderParcoords() {
@@ -142,12 +179,21 @@
       ...params().map((p) => dimension(p.name, pts.map((r) => r.p[p.name] ?? null), p)),
       ...metrics().map((m) => dimension(m.name, pts.map((r) => r.m[m.name]))),
     ];
+    par = { pts, dims };
     const cm = optimized()[0] || metrics()[0];
     const t = Assay.theme();
-    plot(div, [{ type: "parcoords", dimensions: dims, labelfont: { color: t.fg }, tickfont: { color: t.fg }, rangefont: { color: t.muted },
+    plot(div, [{ type: "parcoords", dimensions: dims.map(({ name, param, ...d }) => d), labelfont: { color: t.fg }, tickfont: { color: t.fg }, rangefont: { color: t.muted },
       line: { color: pts.map((r) => r.m[cm.name]), colorscale: "Viridis", reversescale: cm.objective === "minimize", showscale: true,
         colorbar: { title: { text: cm.name } } } }], layout({ margin: { l: 70, r: 70, t: 50, b: 30 } }));
-    $("par-note").textContent = `${pts.length} lines (observations with every metric; failed ones left out).`;
+    if (!div.dataset.brushing) {
+      div.dataset.brushing = "on";
+      div.on("plotly_restyle", () => {
+        brush = {};
+        for (const d of (div.data && div.data[0] && div.data[0].dimensions) || []) if (d.constraintrange) brush[d.label] = d.constraintrange;
+        brushNote();
+      });
+    }
+    brushNote();
   }
 
   function renderSlice() {
@@ -430,6 +476,12 @@
   for (const id of ["slice-param", "slice-metric"]) $(id).addEventListener("change", () => redraw("plot-slice"));
   for (const id of ["contour-x", "contour-y", "contour-metric"]) $(id).addEventListener("change", () => redraw("plot-contour"));
   for (const id of ["pareto-x", "pareto-y"]) $(id).addEventListener("change", () => redraw("plot-pareto"));
+  $("par-filter").addEventListener("click", () => {
+    const f = $("history-filter");
+    f.value = brushFilter();
+    history.setFilter(f.value);
+    $("h-history").scrollIntoView();
+  });
   $("obs-form").addEventListener("submit", submitObservation);
   $("csv-upload").addEventListener("click", uploadCsv);
   $("csv-download").addEventListener("click", () => Assay.download(`/dashboard/api/experiments/${expId}/observations.csv`, `experiment-${expId}-observations.csv`)
