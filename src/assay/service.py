@@ -173,18 +173,20 @@ class Service:
             cb(experiment_id)
 
     # -- experiments -------------------------------------------------------------------
-    def _progress(self, s: Session, exp: Experiment, obs: list[Observation] | None = None) -> Progress:
+    def _progress(self, s: Session, exp: Experiment) -> Progress:
         count, failed, cost = repo.observation_stats(s, exp.id)
         open_count = repo.count_open_suggestions(s, exp.id)
         if count == 0:
             return Progress(open_suggestion_count=open_count)
-        obs = repo.all_observations(s, exp.id) if obs is None else obs
-        best = best_observations(obs, exp.metrics, exp.tasks)
+        # the bulk columnar read finds the best row; only the three rows shown in full are loaded as objects
+        cols = repo.observation_columns(s, exp.id)
+        rows = best_rows(cols, exp.metrics, exp.tasks)
+        best_id = cols.id[int(rows[0])] if len(rows) == 1 else None
         return Progress(
             observation_count=count, observation_budget_consumed=cost, failed_observation_count=failed,
-            open_suggestion_count=open_count, first_observation=obs[0], last_observation=obs[-1],
-            best_observation=best[0] if len(best) == 1 else None,
-        )
+            open_suggestion_count=open_count, first_observation=repo.get_observation(s, exp.id, cols.id[0]),
+            last_observation=repo.get_observation(s, exp.id, cols.id[-1]),
+            best_observation=repo.get_observation(s, exp.id, best_id) if best_id is not None else None)
 
     def _with_progress(self, s: Session, exp: Experiment) -> Experiment:
         return Experiment(**{**exp.__dict__, "progress": self._progress(s, exp)})
