@@ -150,7 +150,9 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
     m1 = httpx.get(base + "/marker").json()["marker"]
     remote.experiment(e.id).observe(assignments={"x": 0.1, "z": 1}, value=0.3)
     assert httpx.get(base + "/marker").json()["marker"] != m1
-    v = httpx.get(base).json()
+    r = httpx.get(base)
+    assert r.headers["cache-control"] == "no-store"
+    v = r.json()
     assert v["count"] == 3 and v["points"]["params"]["z"] == [3, 9, 1]
     assert v["history"]["total"] == 3 and [r["p"]["z"] for r in v["history"]["rows"]] == [1, 9, 3]
     h = httpx.get(base + "/history", params={"sort": "p:z", "order": "ascending", "filter": "z > 1"}).json()

@@ -104,8 +104,10 @@ def experiments(state: str = "active", project: str | None = None, svc: Service 
 
 
 def _json(body: Any) -> Response:
-    """JSON without FastAPI's per-item ``jsonable_encoder`` pass (the payloads are plain already)."""
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type="application/json")
+    """JSON without FastAPI's per-item ``jsonable_encoder`` pass (the payloads are plain already); team data,
+    so never stored by caches."""
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 @api.get("/experiments/{experiment_id}")
