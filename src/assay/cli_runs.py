@@ -443,9 +443,10 @@ def _where(expressions: list[str] | None, tags: list[str] | None) -> list[tuple[
     out: list[tuple[str, str, Any]] = []
     for expr in expressions or []:
         m = _WHERE.match(expr)
-        if not m:
+        if m is None:
             _fail(f"--where {expr!r}: write FIELD OP VALUE, like 'values.acc>=0.9', 'assignments.opt==adam', "
                   "'name~resnet' (contains) or 'metadata.seed exists true'")
+            continue
         field, op, raw = m.group(1), m.group(2).strip(), m.group(3)
         op = {"=": "==", "~": "contains"}.get(op, op)
         value = _where_value(raw)

@@ -357,7 +357,7 @@ class RunService:
                 else:
                     value = _finite(value)
             elif name in ("experiment", "id", "created", "updated", "completed"):
-                if op == "contains":
+                if op == "contains" or value is None:
                     raise ValueError
                 value = int(value)
             elif name in ("deleted", "favorite"):

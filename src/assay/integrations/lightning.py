@@ -22,8 +22,8 @@ try:  # the standalone package first: its Trainer only accepts its own Logger su
     from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
     from pytorch_lightning.utilities import rank_zero_only
 except ImportError:  # pragma: no cover - exercised where only the unified `lightning` package is installed
-    from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
-    from lightning.pytorch.utilities import rank_zero_only
+    from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment  # type: ignore[no-redef]
+    from lightning.pytorch.utilities import rank_zero_only  # type: ignore[no-redef]
 
 from assay import tracking
 from assay.service_runs import MAX_CHECKPOINTS
