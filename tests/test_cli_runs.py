@@ -119,17 +119,28 @@ def test_init_run_and_optimize_end_to_end(tmp_path: Path, monkeypatch: pytest.Mo
     assert res.exit_code == 0 and res.stdout.count("completed") == 1 and "failed" not in res.stdout
     res = cli_inprocess(tmp_path, monkeypatch, "experiments", "show", eid)
     assert res.exit_code == 0 and "best:" in res.stdout
+    assert cli_inprocess(tmp_path, monkeypatch, "experiments", "archive", eid).exit_code == 0
+    assert "cli opt" not in cli_inprocess(tmp_path, monkeypatch, "experiments", "list").stdout
+    assert "cli opt" in cli_inprocess(tmp_path, monkeypatch, "experiments", "list", "--archived").stdout
+    assert cli_inprocess(tmp_path, monkeypatch, "experiments", "unarchive", eid).exit_code == 0
+    assert "cli opt" in cli_inprocess(tmp_path, monkeypatch, "experiments", "list").stdout
     res = cli_inprocess(tmp_path, monkeypatch, "runs", "show", "999")
     assert res.exit_code == 1
 
 
 def test_run_failure_exit_code_and_missing_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "train.py").write_text(SCRIPT)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for cmd in (["init", "-q"], ["add", "train.py"], ["commit", "-q", "-m", "train"]):
+        subprocess.run([*git, *cmd], cwd=tmp_path, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
     out = assay_cli(tmp_path, "run", "--", sys.executable, "train.py", "counter", "1")
     assert out.returncode == 1  # the script's exit code
     with assay.Connection(home=tmp_path / "home") as conn:
         (run,) = conn.request("GET", "/v1/clients/1/training_runs")["data"]
         assert run["state"] == "failed" and "crash on purpose" in run["logs"]["stderr"]["content"]
+        # the tracked script and its commit are the run's source code
+        assert run["source_code"]["content"] == SCRIPT and run["source_code"]["hash"] == head
     res = cli_inprocess(tmp_path, monkeypatch, "run")
     assert res.exit_code == 1
     res = cli_inprocess(tmp_path, monkeypatch, "optimize", "-e", "missing.yml", "--", "true")
@@ -173,3 +184,52 @@ def test_runs_list_filters_sorts_and_tags(tmp_path: Path, monkeypatch: pytest.Mo
     for bad in (["-w", "values.acc"], ["-w", "values.acc>high"], ["--sort", "password"]):
         res = cli_inprocess(tmp_path, monkeypatch, "runs", "list", *bad)
         assert res.exit_code == 1, bad
+
+
+WORKER_SCRIPT = """
+import os
+import assay
+
+x = assay.params.x
+assay.log_metadata("worker", os.environ["WORKER"])
+assay.log_metric("score", -(x - 0.3) ** 2)
+"""
+
+
+def test_parallel_workers_share_one_experiment(tmp_path: Path) -> None:
+    """`assay optimize` starts the experiment, two `assay start-worker` processes finish its budget together."""
+    from tests.conftest import ServerProcess
+
+    server = ServerProcess(tmp_path / "server").start()
+    try:
+        (tmp_path / "train.py").write_text(WORKER_SCRIPT)
+        (tmp_path / "experiment.yml").write_text(json.dumps({
+            "name": "parallel", "budget": 5, "parallel_bandwidth": 2, "metrics": [{"name": "score"}],
+            "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]}))
+        env = {**os.environ, "ASSAY_URL": server.url, "ASSAY_PROJECT": "workers", "WORKER": "first",
+               "PYTHONPATH": os.pathsep.join(p for p in [str(Path(assay.__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")] if p)}
+        first = subprocess.run([sys.executable, "-m", "assay", "optimize", "-e", "experiment.yml", "--max-runs", "1",
+                                "--", sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=600)
+        assert first.returncode == 0, first.stderr
+        said = " ".join(first.stdout.split())  # Rich wraps long lines
+        eid = said.split("AI experiment ")[1].split()[0]
+        assert f"assay start-worker {eid} --" in said  # it says how to add workers
+        workers = [subprocess.Popen([sys.executable, "-m", "assay", "start-worker", eid, "--", sys.executable,
+                                     "train.py"], cwd=tmp_path, env={**env, "WORKER": w}, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for w in ("w1", "w2")]
+        outs = [w.communicate(timeout=600) for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], [o[1][-2000:] for o in outs]
+        with assay.Connection(server.url) as conn:
+            exp = conn.request("GET", f"/v1/aiexperiments/{eid}")
+            runs = assay.list_runs("workers", experiment=eid, connection=conn)
+            obs = conn.request("GET", f"/v1/experiments/{eid}/observations", params={"limit": 100})["data"]
+        assert exp["progress"]["remaining_budget"] == 0
+        assert 5 <= len(runs) <= 6  # the budget is soft: two workers may both start the last run
+        assert all(r["state"] == "completed" and r["observation"] for r in runs)
+        assert {r["metadata"]["worker"] for r in runs} == {"first", "w1", "w2"}  # both workers took runs
+        assert len({r["suggestion"] for r in runs}) == len(runs)  # never the same suggestion twice
+        assert len(obs) == len(runs) and not any(o["failed"] for o in obs)
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import hashlib
 import os
 from typing import Any
 
+import httpx
 import pytest
 
 import assay
@@ -195,3 +196,27 @@ def test_aiexperiment_refuses_direct_suggestions_and_observations(conn: assay.Co
     assert 0 <= run["assignments"]["x"] <= 1 and run["suggestion"] is not None
     sugs = conn.request("GET", f"/v1/experiments/{eid}/suggestions")["data"]
     assert [s["id"] for s in sugs] == [run["suggestion"]]
+
+
+def test_configured_file_size_limit_on_a_server(tmp_path: Any) -> None:
+    from tests.conftest import ServerProcess
+
+    server = ServerProcess(tmp_path / "srv", extra_env={"ASSAY_MAX_FILE_BYTES": "1000"}).start()
+    try:
+        with assay.Connection(server.url) as conn:
+            with assay.create_run("limits", project="limits", connection=conn, capture=False) as run:
+                ok = run.log_file(b"\x01" * 1000, filename="exact.bin")
+                with pytest.raises(PayloadTooLarge) as err:
+                    run.log_file(b"\x01" * 1001, filename="big.bin")
+                assert err.value.field == "content_length" and "1000" in err.value.message
+            assert httpx.get(f"{server.url}/v1/files/{ok['id']}/content").content == b"\x01" * 1000
+            assert ok["sha256"] == hashlib.sha256(b"\x01" * 1000).hexdigest()
+            # declared small, sent large: cut off at the limit, nothing kept
+            f = conn.request("POST", f"/v1/training_runs/{run.id}/files", json={"content_length": 10})
+            r = httpx.put(f["upload"]["url"], content=b"\x02" * 5000)
+            assert r.status_code == 413 and conn.request("GET", f"/v1/files/{f['id']}")["uploaded"] is False
+            assert conn.request("GET", f"/v1/training_runs/{run.id}")["files"] == [ok["id"]]
+        stored = list((tmp_path / "srv" / "artifacts").rglob("*"))
+        assert [p.stat().st_size for p in stored if p.is_file()] == [1000]
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import zlib
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def test_create_run_logs_everything(conn: assay.Connection, tmp_path: Path, caps
         assay.params.setdefaults(lr=0.01, depth=4)
         assay.params.depth = 5
         print("hello from the run")
+        print("warning on stderr", file=sys.stderr)
         assay.log_metric("accuracy", 0.9, stddev=0.01)
         assay.log_metrics({"loss": 0.2}, f1=(0.8, 0.05))
         assay.log_checkpoint({"loss": 0.5}, metadata={"epoch": 1})
@@ -43,6 +45,8 @@ def test_create_run_logs_everything(conn: assay.Connection, tmp_path: Path, caps
     r = conn.request("GET", f"/v1/training_runs/{run.id}")
     assert r["state"] == "completed" and r["project"] == "track"
     assert r["assignments"] == {"lr": 0.01, "depth": 5}
+    assert r["assignments_meta"] == {"lr": {"source": "user"}, "depth": {"source": "user"}}
+    assert "warning on stderr" in r["logs"]["stderr"]["content"]
     assert r["values"]["accuracy"]["value_stddev"] == 0.01 and r["values"]["f1"]["value_stddev"] == 0.05
     assert r["metadata"]["note"] == "{'not': 'a scalar'}" and list(r["datasets"]) == ["digits"]
     assert r["model"]["type"] == "RunContext" and r["checkpoint_count"] == 1
@@ -91,6 +95,7 @@ def test_experiment_loop(embedded: assay.Connection) -> None:
     runs = {r["id"]: r for r in exp.runs()}
     assert set(runs) == set(ids)
     assert [runs[i]["state"] for i in ids] == ["completed", "failed", "completed", "completed"]
+    assert runs[ids[0]]["assignments_meta"]["x"] == {"source": "assay"}  # suggested
     obs = embedded.request("GET", f"/v1/experiments/{exp.id}/observations")["data"]
     assert sum(o["failed"] for o in obs) == 2
     best = exp.get_best_runs()
@@ -193,3 +198,10 @@ def test_list_runs_tags_archive_and_source(conn: assay.Connection, tmp_path: Pat
     assert len(assay.list_runs("lists", connection=conn)) == 3
     with pytest.raises(assay.InvalidRequest):
         assay.list_runs("lists", where=[("values.acc", ">", "high")], connection=conn)
+
+
+def test_long_logs_keep_their_end() -> None:
+    text = "".join(f"line {i}\n" for i in range(200_000))
+    out = tracking._tail(text)
+    assert len(out) < tracking.MAX_LOG_CHARS + 100 and out.endswith("line 199999\n")
+    assert out.startswith("[assay: log truncated") and tracking._tail("short") == "short"

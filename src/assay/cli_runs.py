@@ -99,6 +99,8 @@ def _load_yaml(path: Path, what: str) -> dict[str, Any]:
 
 def _command(cmd: list[str] | None, run_file: Path | None) -> tuple[list[str], dict[str, Any]]:
     options: dict[str, Any] = {}
+    if cmd and cmd[0] == "--":  # after a positional argument (start-worker ID -- cmd) Click keeps the "--"
+        cmd = cmd[1:]
     if run_file is not None and run_file.exists():
         options = _load_yaml(run_file, "run")
     if not cmd:
@@ -402,10 +404,18 @@ def experiments_show(experiment_id: str, url: str = _URL, token: str = _TOKEN) -
 
 @experiments_app.command("archive")
 def experiments_archive(experiment_id: str, url: str = _URL, token: str = _TOKEN) -> None:
-    """Archive an experiment (``state: deleted``; restore it with the API's ``state: active``)."""
+    """Archive an experiment (``assay experiments unarchive`` restores it)."""
     conn = _connect(url, token)
     _handle(lambda: conn.request("DELETE", f"/v1/experiments/{experiment_id}"))
     console.print(f"archived experiment {experiment_id}")
+
+
+@experiments_app.command("unarchive")
+def experiments_unarchive(experiment_id: str, url: str = _URL, token: str = _TOKEN) -> None:
+    """Restore an archived experiment."""
+    conn = _connect(url, token)
+    _handle(lambda: conn.request("PUT", f"/v1/experiments/{experiment_id}", json={"state": "active"}))
+    console.print(f"restored experiment {experiment_id}")
 
 
 @experiments_app.command("export")

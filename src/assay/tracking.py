@@ -129,8 +129,14 @@ class Params(MutableMapping):
         object.__setattr__(self, "_fixed", set(fixed or ()))
 
     def _record(self, changes: Mapping[str, Any]) -> None:
+        """Store changed parameters on the run; the script set them, so their source is ``user``."""
         if self._run is not None and changes:
-            self._run._merge({"assignments": dict(changes)})
+            body: dict[str, Any] = {"assignments": dict(changes)}
+            added = [k for k, v in changes.items() if v is not None]
+            if added:
+                body["assignments_meta"] = {k: {"source": "user"} for k in added}
+                body["assignments_sources"] = {"user": {"sort": 2, "default_show": True}}
+            self._run._merge(body)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
