@@ -158,3 +158,47 @@ def test_threads_never_share_a_suggestion(svc: Service) -> None:
     p = svc.get_experiment(exp.id).progress
     assert (p.observation_count, p.open_suggestion_count) == (64, 0)
     assert {o.suggestion_id for o in svc.list_observations(exp.id, limit=100).data} == set(got)
+
+
+def test_progress_and_best_follow_every_kind_of_change(svc: Service, database_url: str) -> None:
+    """Progress and best assignments come from a cached summary validated by SQL aggregates: they
+    must equal a from-scratch computation after inserts, updates, deletes and
+    writes by another process (a second Service on the same database)."""
+    from assay.engine.analysis import best_observations
+
+    exp = svc.create_experiment(simple_experiment(metrics=[{"name": "acc", "objective": "maximize"}]))
+    other = Service(Store(database_url))
+
+    def check() -> None:
+        obs = list(reversed(svc.list_observations(exp.id, limit=1000).data))
+        e = svc.get_experiment(exp.id)
+        p = e.progress
+        assert p.observation_count == len(obs) == other.get_experiment(exp.id).progress.observation_count
+        assert p.failed_observation_count == sum(o.failed for o in obs)
+        assert p.observation_budget_consumed == pytest.approx(len(obs))
+        assert (p.first_observation and p.first_observation.id) == (obs[0].id if obs else None)
+        assert (p.last_observation and p.last_observation.id) == (obs[-1].id if obs else None)
+        best = best_observations(obs, e.metrics)
+        assert [int(d["id"]) for d in svc.best_assignments(exp.id).data] == [o.id for o in best]
+        assert (p.best_observation and p.best_observation.id) == (best[0].id if len(best) == 1 else None)
+
+    def add(v: float | None, who: Service = svc) -> int:
+        body = {"assignments": {"lr": 0.01, "layers": 2, "opt": "adam"}}
+        body.update({"failed": True} if v is None else {"value": v})
+        return who.create_observation(exp.id, body).id
+
+    check()
+    first = add(0.5)
+    check()
+    add(0.2)
+    add(None)
+    check()
+    add(0.9, who=other)  # another process: this one's cache must notice
+    check()
+    svc.update_observation(exp.id, first, {"value": 2.0})  # changes the best without a new row
+    check()
+    svc.delete_observations(exp.id, first)
+    check()
+    svc.delete_observations(exp.id)
+    check()
+    other.store.dispose()

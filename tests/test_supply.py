@@ -32,7 +32,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 
 def _attach(svc: Service, timeout: float, start: bool = True) -> Supplier:
-    sup = Supplier(suggest, svc.snapshot, timeout=timeout)
+    sup = Supplier(svc, suggest=suggest, timeout=timeout)
     svc.supplier = sup
     svc.on_change.append(sup.notify)
     return sup.start() if start else sup
@@ -102,5 +102,74 @@ def test_served_suggestions_say_how_they_were_made(tmp_path: Path) -> None:
                        json={"suggestion": s["id"], "value": -_branin(s["assignments"])}).raise_for_status()
             assert sources[0] == "sobol"
             assert sources[-1] == "gp:lognei"
+    finally:
+        proc.stop()
+
+
+def test_candidates_are_claimed_once_by_concurrent_requests(database_url: str) -> None:
+    """Candidates stored in the database: 16 threads claim them at once, each gets a different one."""
+    import threading
+
+    from assay.store import repository as repo
+
+    store = Store(database_url)
+    store.ensure_schema()
+    svc = Service(store, seed=1)
+    sup = Supplier(svc, suggest=suggest, timeout=30)  # never started: only the stored candidates serve
+    svc.supplier = sup
+    try:
+        eid = _experiment(svc, 8)
+        marks = [{"x1": -5 + i * 0.5, "x2": i * 0.5} for i in range(16)]
+        with store.write() as s:
+            repo.insert_candidates(s, int(eid), [(a, None, "test") for a in marks], basis=8)
+        got: list[dict] = []
+        lock = threading.Lock()
+
+        def take() -> None:
+            out = svc.create_suggestion(eid)
+            with lock:
+                got.append(out.assignments)
+
+        threads = [threading.Thread(target=take) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(map(repr, got)) == sorted(map(repr, marks))  # every candidate once, none twice
+        with store.read() as s:
+            assert repo.count_candidates(s, int(eid), None) == 0
+    finally:
+        store.dispose()
+
+
+def test_processes_share_one_supply(tmp_path: Path, database_url: str) -> None:
+    """Two server processes on one database: the initial design's points are handed out once each
+    (per-process suppliers would both serve the same quasi-random positions)."""
+    import threading
+
+    proc = ServerProcess(tmp_path / "home", database_url, extra_env={"ASSAY_SEED": "4"},
+                         args=["--workers", "2"]).start(timeout=240)
+    try:
+        with httpx.Client(base_url=proc.url, timeout=120) as c:
+            exp = c.post("/v1/experiments", json={"name": "b", "parameters": BRANIN_PARAMS,
+                                                  "parallel_bandwidth": 24, "observation_budget": 300}).json()
+        got: list[dict] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            with httpx.Client(base_url=proc.url, timeout=120) as c:  # own connection: either process
+                for _ in range(3):
+                    s = c.post(f"/v1/experiments/{exp['id']}/suggestions")
+                    assert s.status_code == 200, s.text
+                    with lock:
+                        got.append(s.json()["assignments"])
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(240)
+        assert len(got) == 24
+        assert len({repr(sorted(a.items())) for a in got}) == 24  # no point handed out twice
     finally:
         proc.stop()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +47,12 @@ from assay.validation import build_experiment, build_parameter, check_feasible
 __all__ = ["Service", "space_of"]
 
 MAX_PAGE = 1000
+#: candidates the supplier keeps ahead per model experiment, at most
+MAX_AHEAD = 4
+#: random points kept in stock per random experiment
+RANDOM_STOCK = 64
+#: fewer fresh candidates than this after a claim wakes the supplier
+LOW_WATER = 8
 
 
 def space_of(exp: Experiment) -> Space:
@@ -145,6 +152,32 @@ def _cursor(v: Any, name: str) -> int:
         raise InvalidRequest(f"{name} must be a paging marker from a previous page", field=name) from None
 
 
+@dataclass(frozen=True)
+class _Summary:
+    """What progress and best assignments need from an experiment's observations."""
+
+    basis: tuple  # (metrics and tasks, observations_version) it was computed under
+    count: int = 0
+    last_id: int = 0
+    failed: int = 0
+    cost: float = 0.0
+    first: Observation | None = None
+    last: Observation | None = None
+    best: tuple[Observation, ...] = ()
+
+    def extend(self, new: list[Observation], exp: Experiment) -> _Summary:
+        """Add observations newer than every one summarized: the best of (best so far + new) is
+        the best of all (single best, Pareto front and feasible sets all compose this way)."""
+        if not new:
+            return self
+        return replace(
+            self, count=self.count + len(new), last_id=new[-1].id,
+            failed=self.failed + sum(o.failed for o in new),
+            cost=self.cost + sum(o.task.cost if o.task else 1.0 for o in new),
+            first=self.first or new[0], last=new[-1],
+            best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)))
+
+
 def _page(items: list[Any], total: int, limit: int) -> Page:
     before = str(items[-1].id) if items and len(items) == limit else None
     return Page(items, total, before=before)
@@ -165,6 +198,8 @@ class Service:
         self.supplier: Any = None
         self._importances: dict[int, tuple[Any, Any]] = {}  # experiment id -> (data key, importances)
         self._importances_lock = threading.Lock()
+        self._summaries: dict[int, _Summary] = {}  # experiment id -> observation summary (see _summary)
+        self._summaries_lock = threading.Lock()
         # Called with an experiment id after every change that new suggestions should see.
         self.on_change: list[Callable[[int], None]] = []
 
@@ -173,20 +208,43 @@ class Service:
             cb(experiment_id)
 
     # -- experiments -------------------------------------------------------------------
+    def _summary(self, s: Session, exp: Experiment) -> _Summary:
+        """Counts, first/last and best observations, from a cache that a cheap SQL aggregate
+        (count, newest id, version) validates; only observations newer than the cached ones are read."""
+        count, last_id, version = repo.observation_marker(s, exp.id)
+        basis = (repr((exp.metrics, exp.tasks)), version)
+        with self._summaries_lock:
+            cached = self._summaries.get(exp.id)
+        if cached is not None and cached.basis == basis:
+            if cached.count == count and cached.last_id == last_id:
+                return cached
+            if last_id > cached.last_id:
+                new = repo.observations_after(s, exp.id, cached.last_id)
+                if cached.count + len(new) == count:  # nothing committed late below the cached ids
+                    out = cached.extend(new, exp)
+                    self._remember(exp.id, out)
+                    return out
+        out = _Summary(basis).extend(repo.all_observations(s, exp.id), exp)
+        self._remember(exp.id, out)
+        return out
+
+    def _remember(self, eid: int, summary: _Summary) -> None:
+        with self._summaries_lock:
+            self._summaries.pop(eid, None)
+            self._summaries[eid] = summary
+            while len(self._summaries) > 1024:
+                self._summaries.pop(next(iter(self._summaries)))
+
     def _progress(self, s: Session, exp: Experiment) -> Progress:
-        count, failed, cost = repo.observation_stats(s, exp.id)
         open_count = repo.count_open_suggestions(s, exp.id)
-        if count == 0:
+        sm = self._summary(s, exp)
+        if sm.count == 0:
             return Progress(open_suggestion_count=open_count)
-        # the bulk columnar read finds the best row; only the three rows shown in full are loaded as objects
-        cols = repo.observation_columns(s, exp.id)
-        rows = best_rows(cols, exp.metrics, exp.tasks)
-        best_id = cols.id[int(rows[0])] if len(rows) == 1 else None
         return Progress(
-            observation_count=count, observation_budget_consumed=cost, failed_observation_count=failed,
-            open_suggestion_count=open_count, first_observation=repo.get_observation(s, exp.id, cols.id[0]),
-            last_observation=repo.get_observation(s, exp.id, cols.id[-1]),
-            best_observation=repo.get_observation(s, exp.id, best_id) if best_id is not None else None)
+            observation_count=sm.count, observation_budget_consumed=sm.cost, failed_observation_count=sm.failed,
+            open_suggestion_count=open_count, first_observation=sm.first, last_observation=sm.last,
+            best_observation=sm.best[0] if len(sm.best) == 1 else None,
+        )
 
     def _with_progress(self, s: Session, exp: Experiment) -> Experiment:
         return Experiment(**{**exp.__dict__, "progress": self._progress(s, exp)})
@@ -258,6 +316,8 @@ class Service:
             if upd.parameters is not None or upd.metrics is not None:
                 fields["definition"] = definition
             repo.update_experiment(s, eid, **fields)
+            if "definition" in fields or "parallel_bandwidth" in fields:
+                repo.delete_candidates(s, eid)  # computed for the old space or batch size
             record(s, actor, "experiment.update", "experiment", eid,
                    {"fields": sorted(upd.model_fields_set)}, client_id=exp.client_id)
             new, _, _ = repo.get_experiment(s, eid)
@@ -384,18 +444,69 @@ class Service:
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,
                           random_only: bool = False, idempotency_key: str | None = None,
                           for_run: bool = False) -> Suggestion:
-        """A new open suggestion. With ``idempotency_key``, a retry returns the suggestion the first
-        request made (SigOpt keeps serving beyond ``parallel_bandwidth``; so does assay). An AI experiment's
-        suggestions are made only for its runs (``for_run``)."""
+        """A new open suggestion, made in one write transaction. With ``idempotency_key``, a retry
+        returns the suggestion the first request made (SigOpt keeps serving beyond
+        ``parallel_bandwidth``; so does assay).
+
+        Served (a supplier runs): a precomputed candidate is claimed from the database, so any server
+        process serves any candidate exactly once; when none is fresh enough the request waits for the
+        supplier (at most ``suggestion_timeout``), then takes a stale one or a random point, with the
+        reason in ``source``. Otherwise (embedded, development tokens, grids) the point is computed here.
+        An AI experiment's suggestions are made only for its runs (``for_run``).
+        """
         eid = _int_id(experiment_id, "experiment")
         req = schemas.parse(schemas.SuggestionCreate, body)
         key = _idempotency_key(idempotency_key)
+        sup = self.supplier
+        deadline = None if sup is None else time.monotonic() + sup.timeout
+        stale_ok = False
+        floor: list[int] = []  # the freshness the request asks for, fixed when it first looks
+        while True:
+            try:
+                out = self._suggest_from_store(eid, req, key, client_id, random_only, stale_ok, floor, for_run)
+            except IntegrityError:
+                out = self._prior_suggestion(eid, key)
+            if isinstance(out, Suggestion):
+                break
+            if out == "inline" or sup is None or deadline is None:
+                out = self._suggest_inline(eid, req, key, client_id, random_only, for_run=for_run)
+                break
+            left = deadline - time.monotonic()
+            if left > 0 and not sup.stopping:
+                sup.wait(eid, left)
+            elif not stale_ok:
+                stale_ok = True
+            else:
+                out = self._suggest_inline(eid, req, key, client_id, random_only, for_run=for_run,
+                                           fallback=f"fallback-random: no model suggestion within {sup.timeout:g}s")
+                break
+        return out
+
+    def _prior_suggestion(self, eid: int, key: str | None) -> Suggestion:
+        """After a unique-key violation: the suggestion a concurrent request with the same key made."""
+        if key is not None:
+            with self.store.read() as s:
+                prior = repo.find_suggestion_by_key(s, eid, key)
+            if prior is not None:
+                return prior
+        raise Conflict("a concurrent request made this suggestion", field="idempotency_key")
+
+    def _pooled(self, exp: Experiment, random_only: bool) -> bool:
+        """Whether suggestions of ``exp`` come from precomputed candidates."""
+        return (self.supplier is not None and not random_only and not exp.development
+                and exp.type != "grid")
+
+    def _suggest_from_store(self, eid: int, req: schemas.SuggestionCreate, key: str | None,
+                            client_id: int | None, random_only: bool, stale_ok: bool, floor: list[int],
+                            for_run: bool = False) -> Suggestion | str:
+        """One write transaction: the prior suggestion for ``key``, a user-made or queued one, or a
+        claimed candidate; ``"wait"`` when no candidate is ready, ``"inline"`` to compute one here."""
         with self.store.write() as s:
-            exp, seed, n = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+            # No experiment row lock: claims skip each other's rows and commit together. A retried key
+            # is found by the unique constraint (IntegrityError: see create_suggestion), not a lookup.
+            exp, n_queued = repo.experiment_for_suggestion(s, eid, client_id=client_id)
             if not for_run:
                 _check_direct(exp, "Suggestions")
-            if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
-                return prior
             self._check_active(exp)
             if req.assignments is not None:  # a user-made suggestion
                 a = space_of(exp).validate_assignments(req.assignments)
@@ -403,48 +514,139 @@ class Service:
                 out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user",
                                              idempotency_key=key)
                 repo.bump_suggested(s, eid)
-            elif (q := self._pop_valid_queued(s, exp)) is not None:
-                out = repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
-                                             source=f"queued:{q.id}", idempotency_key=key)
-                repo.bump_suggested(s, eid)
-            else:
-                # Reserve a position in the sequence now, so concurrent requests never compute the same point.
-                repo.bump_suggested(s, eid)
-                problem = self.problem(s, exp, seed, n, random_only)
-                out = None
-        if out is None:
-            cand = self._candidate(eid, problem)
-            with self.store.write() as s:
-                repo.experiment_row(s, eid, lock=True)
+                return out
+            if n_queued and (q := self._pop_valid_queued(s, exp)) is not None:
+                return repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
+                                              source=f"queued:{q.id}", idempotency_key=key)
+            if not self._pooled(exp, random_only):
+                return "inline"
+            if exp.type != "random" and not floor:
+                # fresh = saw every observation stored before this request came (fair to a slow model:
+                # observations arriving while it waits do not push the goal further away)
+                floor.append(self._min_basis(s, exp))
+            min_basis = None if stale_ok or exp.type == "random" else floor[0]
+            got = repo.claim_candidate(s, eid, min_basis)
+            if got is None:
                 if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
-                    return prior  # a concurrent retry with the same key finished first
-                out = repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
-                                             source=cand.source, idempotency_key=key)
-        self._changed(eid)
+                    return prior  # a retry: answer now rather than wait for a candidate
+                return "wait"
+            a, task, source, basis, refill = got
+            if stale_ok and basis >= 0 and floor and basis < floor[0]:
+                source = (f"{source}; stale: computed before the latest observations "
+                          f"(the model took over {self.supplier.timeout:g}s)")
+            out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source=source,
+                                         idempotency_key=key)
+        if refill and self.supplier is not None:
+            self.supplier.notify(eid)  # the stock runs low: compute more for the next requests
         return out
 
-    def _candidate(self, eid: int, problem: Problem) -> Candidate:
-        """From the background supplier when one runs (server), else computed inline (embedded)."""
-        sup = self.supplier
-        if sup is None or problem.random_only or problem.experiment_type in ("random", "grid"):
-            return self._suggest(problem, 1)[0]
+    def _min_basis(self, s: Session, exp: Experiment) -> int:
+        """Candidates computed on fewer observations than this are stale: with parallel_bandwidth B,
+        up to B - 1 newer observations may be unseen (they were pending when it was computed)."""
+        count, _, _ = repo.observation_marker(s, exp.id)
+        return count - (exp.bandwidth - 1)
 
-        def fallback(reason: str) -> Candidate:
-            c = self._suggest(replace(problem, random_only=True), 1)[0]
-            return replace(c, source=reason)
-
-        return sup.take(eid, problem, fallback)
-
-    def snapshot(self, experiment_id: int) -> Problem | None:
-        """The current problem of an active experiment (read only), or None."""
-        with self.store.read() as s:
+    def _suggest_inline(self, eid: int, req: schemas.SuggestionCreate, key: str | None, client_id: int | None,
+                        random_only: bool, fallback: str | None = None, for_run: bool = False) -> Suggestion:
+        """Compute the point in this request: read, compute outside any transaction, then one write that
+        takes the position in the quasi-random sequence only if no concurrent request took it first."""
+        for attempt in range(8):
+            with self.store.read() as s:
+                exp, seed, n = repo.get_experiment(s, eid, client_id=client_id)
+                if not for_run:
+                    _check_direct(exp, "Suggestions")
+                problem = self.problem(s, exp, seed, n, random_only or fallback is not None)
+            cand = self._suggest(problem, 1)[0]
+            source = fallback or cand.source
+            # a sequence position (initial design, random, grid) must not be served twice; a model point
+            # computed while another suggestion opened is as good as a precomputed one
+            positional = cand.source.startswith(("sobol", "random", "grid", "fallback", "lhs"))
             try:
-                exp, seed, n = repo.get_experiment(s, experiment_id)
-            except NotFound:
+                with self.store.write() as s:
+                    exp, _, now_n = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                    if key is not None and (prior := repo.find_suggestion_by_key(s, eid, key)) is not None:
+                        return prior
+                    self._check_active(exp)
+                    if now_n != n and positional and attempt < 7:
+                        continue  # a concurrent request used this position: compute the next one
+                    repo.bump_suggested(s, eid)
+                    return repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
+                                                  source=source, idempotency_key=key)
+            except IntegrityError:
+                return self._prior_suggestion(eid, key)
+        raise AssertionError("unreachable")
+
+    # -- supply (precomputed candidates; driven by assay.supply.Supplier) ---------------------
+    def supply_plan(self, experiment_id: int, owner: str, lease: float, asked: bool
+                    ) -> tuple[Problem, int, int] | None:
+        """What to compute for an experiment: ``(problem, how many, basis)``, holding its supply lease
+        (give it back with :meth:`supply_stock` or :meth:`supply_release`); None when nothing is needed
+        (enough fresh candidates, bandwidth used up, not served from candidates) or another process
+        computes. ``asked``: a request is waiting, so compute at least one."""
+        with self.store.read() as s:  # decide without writing (most wake-ups need nothing)
+            if self._plan(s, experiment_id, asked, build=False) is None:
                 return None
-            if exp.state != "active" or exp.development or exp.type in ("grid", "random"):
-                return None  # nothing to precompute: grid and random points are served inline
-            return self.problem(s, exp, seed, n)
+        with self.store.write() as s:
+            if not repo.take_supply_lease(s, experiment_id, owner, time.time() + lease, time.time()):
+                return None
+        try:
+            with self.store.read() as s:  # again under the lease: the last holder may have stocked
+                plan = self._plan(s, experiment_id, asked)
+        except BaseException:
+            self.supply_release(experiment_id, owner)
+            raise
+        if plan is None:
+            self.supply_release(experiment_id, owner)
+        return plan
+
+    def _plan(self, s: Session, experiment_id: int, asked: bool, build: bool = True
+              ) -> tuple[Problem, int, int] | None:
+        """The plan, or None; with ``build=False`` only whether there is one (the problem left unread)."""
+        try:
+            exp, seed, n_sug = repo.get_experiment(s, experiment_id)
+        except NotFound:
+            return None
+        if exp.state != "active" or not self._pooled(exp, False):
+            return None
+        if exp.type == "random":  # any random point stays valid: keep a stock
+            have = repo.count_candidates(s, experiment_id, None, limit=RANDOM_STOCK)
+            if (have >= LOW_WATER and not asked) or have >= RANDOM_STOCK:
+                return None
+            problem = Problem(space=space_of(exp), metrics=exp.metrics, experiment_type=exp.type,
+                              tasks=exp.tasks, seed=seed, n_suggested=n_sug, random_only=True,
+                              parallel_bandwidth=exp.bandwidth)
+            return problem, RANDOM_STOCK - have, -1
+        count, _, _ = repo.observation_marker(s, experiment_id)
+        fresh = repo.count_candidates(s, experiment_id, count - (exp.bandwidth - 1))
+        open_count = repo.count_open_suggestions(s, experiment_id)
+        want = min(MAX_AHEAD, exp.bandwidth - open_count) - fresh
+        if want <= 0 and (not asked or fresh > 0):
+            return None
+        problem = self.problem(s, exp, seed, n_sug) if build else Problem(space_of(exp), exp.metrics)
+        return problem, max(1, want), count
+
+    def supply_stock(self, experiment_id: int, owner: str, problem: Problem, cands: list[Candidate], basis: int
+                     ) -> None:
+        """Store candidates computed for ``problem`` (unless the experiment changed meanwhile), drop
+        ones now stale, and give the lease back."""
+        with self.store.write() as s:
+            exp, _, _ = repo.get_experiment(s, experiment_id)
+            same = (exp.parameters, exp.conditionals, exp.linear_constraints, exp.metrics, exp.tasks,
+                    exp.bandwidth) == (problem.space.parameters, problem.space.conditionals,
+                                       problem.space.linear_constraints, problem.metrics, problem.tasks,
+                                       problem.parallel_bandwidth)
+            if same and exp.state == "active":
+                repo.insert_candidates(s, experiment_id, [(c.assignments, c.task, c.source) for c in cands], basis,
+                                       refill_at=LOW_WATER if basis < 0 else 0)
+                repo.bump_suggested(s, experiment_id, len(cands))  # their positions in the sequence are used
+                if basis >= 0:
+                    repo.delete_candidates(s, experiment_id, below_basis=basis - (exp.bandwidth - 1))
+            repo.release_supply_lease(s, experiment_id, owner)
+
+    def supply_release(self, experiment_id: int, owner: str) -> None:
+        with self.store.write() as s:
+            repo.release_supply_lease(s, experiment_id, owner)
+
     @staticmethod
     def _pop_valid_queued(s: Session, exp: Experiment) -> QueuedSuggestion | None:
         """The oldest queued suggestion still valid for the (possibly updated) space; invalid ones are dropped."""
@@ -583,35 +785,35 @@ class Service:
         return tuple(out)
 
     def _observe(self, s: Session, exp: Experiment, req: schemas.ObservationCreate, where: str) -> Observation:
-        if req.idempotency_key is not None:
-            prior = repo.find_observation_by_key(s, exp.id, req.idempotency_key)
-            if prior is not None:
-                return prior
         if (req.suggestion is None) == (req.assignments is None):
             raise InvalidRequest(f"{where}: give exactly one of suggestion or assignments", field=f"{where}.suggestion")
         values = self._values(exp, req, req.failed, where)
         sid = None
         if req.suggestion is not None:
             sid = _int_id(req.suggestion, "suggestion")
-            sug = repo.get_suggestion(s, exp.id, sid, include_deleted=True, lock=True)
-            if sug.state == "closed":
-                raise Conflict(f"{where}: suggestion {sid} already has an observation", field=f"{where}.suggestion")
-            if sug.deleted:
+            # Closing the suggestion locks its row: a concurrent request for it waits here, then finds it
+            # closed (PostgreSQL re-reads the row after the wait; SQLite serializes writers).
+            closed = repo.close_suggestion(s, exp.id, sid)
+            if closed is None:
+                sug = repo.get_suggestion(s, exp.id, sid, include_deleted=True)
+                if req.idempotency_key is not None:
+                    prior = repo.find_observation_by_key(s, exp.id, req.idempotency_key)
+                    if prior is not None:
+                        return prior  # a retry of the request that closed it
+                if sug.state == "closed":
+                    raise Conflict(f"{where}: suggestion {sid} already has an observation",
+                                   field=f"{where}.suggestion")
                 raise Conflict(f"{where}: suggestion {sid} was deleted; report the observation with assignments "
                                "instead", field=f"{where}.suggestion")
-            assignments = sug.assignments
-            task = sug.task
+            assignments, task = closed
             if req.task is not None and (task is None or self._task(exp, req.task, f"{where}.task") != task):
                 raise InvalidRequest(f"{where}.task differs from the suggestion's task", field=f"{where}.task")
         else:
             assignments = space_of(exp).validate_assignments(req.assignments, f"{where}.assignments")
             task = self._task(exp, req.task, f"{where}.task")
-        obs = repo.insert_observation(
+        return repo.insert_observation(
             s, exp.id, assignments=assignments, values=values, failed=req.failed, suggestion_id=sid, task=task,
             metadata=req.metadata, idempotency_key=req.idempotency_key)
-        if sid is not None:
-            repo.update_suggestion(s, sid, state="closed")
-        return obs
 
     def create_observation(self, experiment_id: Any, body: Any, *, client_id: int | None = None,
                            idempotency_key: str | None = None) -> Observation:
@@ -626,19 +828,25 @@ class Service:
                                      field="idempotency_key")
             req = req.model_copy(update={"idempotency_key": key})
         try:
+            # No experiment row lock: concurrent observations commit together (PostgreSQL group commit);
+            # the suggestion row lock and the unique constraints keep them exactly-once.
+            # A retried key is found after the suggestion is seen closed, or by the unique constraint.
             with self.store.write() as s:
-                exp, _, _ = repo.get_experiment(s, eid, lock=True, client_id=client_id)
+                exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
                 _check_direct(exp, "Observations")
-                if req.idempotency_key is not None:
-                    prior = repo.find_observation_by_key(s, eid, req.idempotency_key)
-                    if prior is not None:
-                        return prior
                 self._check_active(exp)
                 obs = self._observe(s, exp, req, "observation")
+                learns = exp.type != "random"
         except IntegrityError:
+            if req.idempotency_key is not None:  # a concurrent retry with the same key stored it first
+                with self.store.read() as s:
+                    prior = repo.find_observation_by_key(s, eid, req.idempotency_key)
+                if prior is not None:
+                    return prior
             raise Conflict("the suggestion already has an observation (a concurrent request reported it)",
                            field="suggestion") from None
-        self._changed(eid)
+        if learns:  # random points learn nothing from observations
+            self._changed(eid)
         return obs
 
     def create_observations_batch(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Page:
@@ -696,6 +904,8 @@ class Service:
                 fields["task"] = self._task(exp, req.task)
             if fields:
                 repo.update_observation(s, oid, **fields)
+                repo.bump_observations_version(s, eid)
+                repo.delete_candidates(s, eid)
                 record(s, actor, "observation.update", "observation", oid,
                        {"experiment": str(eid), "fields": sorted(req.model_fields_set)}, client_id=exp.client_id)
             out = repo.get_observation(s, eid, oid)
@@ -713,6 +923,8 @@ class Service:
                 n = repo.delete_observations(s, eid, oid)
             else:
                 n = repo.delete_observations(s, eid)
+            repo.bump_observations_version(s, eid)
+            repo.delete_candidates(s, eid)
             record(s, actor, "observation.delete", "experiment", eid,
                    {"observation": None if observation_id is None else str(observation_id), "count": n},
                    client_id=row.client_id)
@@ -724,7 +936,7 @@ class Service:
         eid = _int_id(experiment_id, "experiment")
         with self.store.read() as s:
             exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
-            best = best_observations(repo.all_observations(s, eid), exp.metrics, exp.tasks)
+            best = self._summary(s, exp).best
         data = [{"object": "best_assignments", "id": str(o.id), "assignments": dict(o.assignments),
                  "value": o.values[0].value if len(o.values) == 1 else None,
                  "value_stddev": o.values[0].value_stddev if len(o.values) == 1 else None,

@@ -21,7 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = ["Base", "ClientRow", "ExperimentRow", "SuggestionRow", "ObservationRow", "QueuedSuggestionRow",
            "UserRow", "ApiTokenRow", "AuditRow",
            "ProjectRow", "TrainingRunRow", "CheckpointRow", "FileRow",
-           "OrganizationRow", "MembershipRow", "OrganizationMemberRow", "TagRow", "TrainingRunTagRow"]
+           "OrganizationRow", "MembershipRow", "OrganizationMemberRow", "TagRow", "TrainingRunTagRow",
+           "CandidateRow"]
 
 
 class Base(DeclarativeBase):
@@ -59,6 +60,14 @@ class ExperimentRow(Base):
     # Position in the initial design's quasi-random sequence (suggestions ever made).
     n_suggested: Mapped[int] = mapped_column(Integer, default=0)
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bumped whenever stored observations change other than by insertion (update, delete): with the
+    # count and newest id it tells a cached summary (progress, best) that it must be recomputed.
+    observations_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Which server process computes this experiment's candidates, until when (see assay.supply).
+    supply_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    supply_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Queued suggestions waiting (so a suggestion request looks for one only when there are some).
+    n_queued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SuggestionRow(Base):
@@ -93,7 +102,8 @@ class ObservationRow(Base):
     cost: Mapped[float] = mapped_column(Float, default=1.0)
     # Client-chosen key that makes a retried create idempotent.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    __table_args__ = (UniqueConstraint("experiment_id", "idempotency_key", name="uq_observation_idempotency"),)
+    __table_args__ = (UniqueConstraint("experiment_id", "idempotency_key", name="uq_observation_idempotency"),
+                      Index("ix_observations_experiment_id_id", "experiment_id", "id"))
 
 
 class QueuedSuggestionRow(Base):
@@ -275,3 +285,23 @@ class TrainingRunTagRow(Base):
     __tablename__ = "training_run_tags"
     training_run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+# -- scale: precomputed suggestions ------------------------------------------------------------
+class CandidateRow(Base):
+    """A precomputed suggestion waiting to be handed out. A request claims one by deleting it in
+    its own transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so each is served exactly once
+    whichever server process serves it."""
+
+    __tablename__ = "candidates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    assignments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Observations stored when it was computed (-1: valid whatever is observed, e.g. random points).
+    basis: Mapped[int] = mapped_column(Integer, default=-1)
+    # Claiming this one means the stock runs low: wake the supplier.
+    refill: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_candidates_experiment_basis", "experiment_id", "basis"),)

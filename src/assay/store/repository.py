@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, select, text, update
+from sqlalchemy import Text, case, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.domain import (
@@ -26,7 +26,14 @@ from assay.domain import (
     Task,
 )
 from assay.errors import NotFound
-from assay.store.models import ClientRow, ExperimentRow, ObservationRow, QueuedSuggestionRow, SuggestionRow
+from assay.store.models import (
+    CandidateRow,
+    ClientRow,
+    ExperimentRow,
+    ObservationRow,
+    QueuedSuggestionRow,
+    SuggestionRow,
+)
 
 __all__ = [
     "now",
@@ -35,6 +42,7 @@ __all__ = [
     "insert_experiment",
     "experiment_row",
     "get_experiment",
+    "experiment_for_suggestion",
     "list_experiments",
     "update_experiment",
     "bump_suggested",
@@ -59,6 +67,17 @@ __all__ = [
     "pop_queued",
     "experiment_marker",
     "delete_queued",
+    "has_queued",
+    "close_suggestion",
+    "observation_marker",
+    "observations_after",
+    "bump_observations_version",
+    "insert_candidates",
+    "claim_candidate",
+    "count_candidates",
+    "delete_candidates",
+    "take_supply_lease",
+    "release_supply_lease",
 ]
 
 
@@ -165,6 +184,13 @@ def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,
     return _experiment(row), row.seed, row.n_suggested
 
 
+def experiment_for_suggestion(session: Session, experiment_id: int, *, client_id: int | None = None
+                              ) -> tuple[Experiment, int]:
+    """The experiment and how many queued suggestions wait, in one read."""
+    row = experiment_row(session, experiment_id, client_id=client_id)
+    return _experiment(row), row.n_queued
+
+
 def list_experiments(session: Session, *, client_id: int | None = None, state: str | None = None,
                      project: str | None = None, limit: int = 100, before: int | None = None,
                      after: int | None = None) -> tuple[list[Experiment], int]:
@@ -215,12 +241,14 @@ def _suggestion(row: SuggestionRow) -> Suggestion:
 def insert_suggestion(session: Session, experiment_id: int, assignments: dict[str, Any], *,
                       task: Task | None = None, metadata: dict[str, Any] | None = None,
                       source: str | None = None, idempotency_key: str | None = None) -> Suggestion:
-    row = SuggestionRow(experiment_id=experiment_id, assignments=assignments,
-                        task=task.to_json() if task else None, metadata_=metadata, state="open",
-                        deleted=False, created=now(), source=source, idempotency_key=idempotency_key)
-    session.add(row)
-    session.flush()
-    return _suggestion(row)
+    t = now()
+    tj = task.to_json() if task else None
+    sid = session.execute(insert(SuggestionRow).values(
+        experiment_id=experiment_id, assignments=assignments, task=tj, metadata_=metadata, state="open",
+        deleted=False, created=t, source=source, idempotency_key=idempotency_key).returning(SuggestionRow.id)
+    ).scalar_one()
+    return Suggestion(id=sid, experiment_id=experiment_id, assignments=assignments, state="open", task=task,
+                      metadata=metadata, created=t, deleted=False, source=source)
 
 
 def get_suggestion(session: Session, experiment_id: int, suggestion_id: int, *,
@@ -236,6 +264,17 @@ def get_suggestion(session: Session, experiment_id: int, suggestion_id: int, *,
         raise NotFound(f"suggestion {suggestion_id} does not exist in experiment {experiment_id}",
                        field="suggestion")
     return _suggestion(row)
+
+
+def close_suggestion(session: Session, experiment_id: int, suggestion_id: int
+                     ) -> tuple[dict[str, Any], Task | None] | None:
+    """Mark an open, undeleted suggestion closed (locking its row) and return its (assignments, task);
+    None when it is not open (then :func:`get_suggestion` tells why)."""
+    row = session.execute(update(SuggestionRow).where(
+        SuggestionRow.id == suggestion_id, SuggestionRow.experiment_id == experiment_id,
+        SuggestionRow.state == "open", SuggestionRow.deleted.is_(False)).values(state="closed")
+        .returning(SuggestionRow.assignments, SuggestionRow.task)).one_or_none()
+    return None if row is None else (row.assignments, _task(row.task))
 
 
 def find_suggestion_by_key(session: Session, experiment_id: int, key: str) -> Suggestion | None:
@@ -305,14 +344,14 @@ def insert_observation(session: Session, experiment_id: int, *, assignments: dic
                        values: Sequence[MetricValue], failed: bool, suggestion_id: int | None,
                        task: Task | None, metadata: dict[str, Any] | None,
                        idempotency_key: str | None = None) -> Observation:
-    row = ObservationRow(
+    t = now()
+    oid = session.execute(insert(ObservationRow).values(
         experiment_id=experiment_id, suggestion_id=suggestion_id, assignments=assignments,
         values=[v.to_json() for v in values], failed=failed, task=task.to_json() if task else None,
-        metadata_=metadata, created=now(), cost=task.cost if task else 1.0, idempotency_key=idempotency_key,
-    )
-    session.add(row)
-    session.flush()
-    return _observation(row)
+        metadata_=metadata, created=t, cost=task.cost if task else 1.0, idempotency_key=idempotency_key,
+    ).returning(ObservationRow.id)).scalar_one()
+    return Observation(id=oid, experiment_id=experiment_id, assignments=assignments, values=tuple(values),
+                       failed=failed, suggestion_id=suggestion_id, task=task, metadata=metadata, created=t)
 
 
 def get_observation(session: Session, experiment_id: int, observation_id: int) -> Observation:
@@ -414,7 +453,13 @@ def insert_queued(session: Session, experiment_id: int, assignments: dict[str, A
                               task=task.to_json() if task else None, created=now())
     session.add(row)
     session.flush()
+    _count_queued(session, experiment_id, 1)
     return _queued(row)
+
+
+def _count_queued(session: Session, experiment_id: int, n: int) -> None:
+    session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
+                    .values(n_queued=ExperimentRow.n_queued + n))
 
 
 def list_queued(session: Session, experiment_id: int) -> list[QueuedSuggestion]:
@@ -434,21 +479,33 @@ def get_queued(session: Session, experiment_id: int, queued_id: int) -> QueuedSu
 
 
 def pop_queued(session: Session, experiment_id: int) -> QueuedSuggestion | None:
-    """Remove and return the oldest queued suggestion (caller holds the experiment lock)."""
+    """Remove and return the oldest queued suggestion no concurrent transaction is taking
+    (``SKIP LOCKED`` on PostgreSQL; SQLite serializes writers)."""
     row = session.execute(select(QueuedSuggestionRow).where(QueuedSuggestionRow.experiment_id == experiment_id)
-                          .order_by(QueuedSuggestionRow.id.asc()).limit(1)).scalar_one_or_none()
+                          .order_by(QueuedSuggestionRow.id.asc()).limit(1)
+                          .with_for_update(skip_locked=True)).scalar_one_or_none()
     if row is None:
         return None
     q = _queued(row)
     session.delete(row)
     session.flush()
+    _count_queued(session, experiment_id, -1)
     return q
 
 
 def delete_queued(session: Session, experiment_id: int, queued_id: int) -> int:
-    return session.execute(delete(QueuedSuggestionRow).where(
+    n = session.execute(delete(QueuedSuggestionRow).where(
         QueuedSuggestionRow.experiment_id == experiment_id, QueuedSuggestionRow.id == queued_id)
     ).rowcount  # type: ignore[attr-defined]
+    if n:
+        _count_queued(session, experiment_id, -n)
+    return n
+
+
+def has_queued(session: Session, experiment_id: int) -> bool:
+    """Whether queued suggestions wait (from the experiment's counter, no scan)."""
+    return bool(session.execute(select(ExperimentRow.n_queued).where(ExperimentRow.id == experiment_id))
+                .scalar_one_or_none())
 
 
 # -- dashboard -----------------------------------------------------------------------------
@@ -462,3 +519,98 @@ def experiment_marker(session: Session, experiment_id: int) -> tuple[int, int, i
         .where(SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False),
                SuggestionRow.state == "open")).one()
     return int(n_obs), int(last_obs), int(n_sug), int(last_sug)
+
+
+# -- observation summaries -----------------------------------------------------------------
+def observation_marker(session: Session, experiment_id: int) -> tuple[int, int, int]:
+    """(count, newest id, version): what a cached summary of the observations must match."""
+    version = (select(ExperimentRow.observations_version).where(ExperimentRow.id == experiment_id)
+               .scalar_subquery())
+    count, last, v = session.execute(
+        select(func.count(ObservationRow.id), func.coalesce(func.max(ObservationRow.id), 0), version)
+        .where(ObservationRow.experiment_id == experiment_id)).one()
+    return int(count), int(last), int(v or 0)
+
+
+def observations_after(session: Session, experiment_id: int, after_id: int) -> list[Observation]:
+    """Observations with an id above ``after_id``, oldest first."""
+    rows = session.execute(select(ObservationRow).where(ObservationRow.experiment_id == experiment_id,
+                                                        ObservationRow.id > after_id)
+                           .order_by(ObservationRow.id.asc())).scalars().all()
+    return [_observation(r) for r in rows]
+
+
+def bump_observations_version(session: Session, experiment_id: int) -> None:
+    """Stored observations changed other than by insertion: cached summaries are void."""
+    session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
+                    .values(observations_version=ExperimentRow.observations_version + 1))
+
+
+# -- precomputed candidates ----------------------------------------------------------------
+def insert_candidates(session: Session, experiment_id: int,
+                      candidates: Sequence[tuple[dict[str, Any], Task | None, str]], basis: int,
+                      refill_at: int = 0) -> None:
+    """Store ``(assignments, task, source)`` candidates computed on ``basis`` observations; claiming
+    the one ``refill_at`` from the end (in claim order) says the stock runs low."""
+    if not candidates:
+        return
+    t = time.time()
+    mark = max(0, len(candidates) - 1 - refill_at)
+    session.execute(insert(CandidateRow), [
+        {"experiment_id": experiment_id, "assignments": a, "task": task.to_json() if task else None,
+         "source": source, "basis": basis, "refill": i == mark, "created": t}
+        for i, (a, task, source) in enumerate(candidates)])
+
+
+def _fresh(experiment_id: int, min_basis: int | None) -> list[Any]:
+    conds = [CandidateRow.experiment_id == experiment_id]
+    if min_basis is not None:
+        conds.append((CandidateRow.basis < 0) | (CandidateRow.basis >= min_basis))
+    return conds
+
+
+def claim_candidate(session: Session, experiment_id: int, min_basis: int | None
+                    ) -> tuple[dict[str, Any], Task | None, str, int, bool] | None:
+    """Take (delete and return) the best unclaimed candidate computed on at least ``min_basis``
+    observations (any when None): ``(assignments, task, source, basis, refill)``, in one statement.
+    Concurrent transactions skip each other's rows (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite
+    serializes writers), so each candidate is served once."""
+    pick = (select(CandidateRow.id).where(*_fresh(experiment_id, min_basis))
+            .order_by(CandidateRow.basis.desc(), CandidateRow.id.asc()).limit(1)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    row = session.execute(delete(CandidateRow).where(CandidateRow.id == pick).returning(
+        CandidateRow.assignments, CandidateRow.task, CandidateRow.source, CandidateRow.basis, CandidateRow.refill)
+    ).one_or_none()
+    if row is None:
+        return None
+    return row.assignments, _task(row.task), row.source or "", row.basis, bool(row.refill)
+
+
+def count_candidates(session: Session, experiment_id: int, min_basis: int | None, *, limit: int = 1000) -> int:
+    """Unclaimed candidates on at least ``min_basis`` observations (counted up to ``limit``)."""
+    sub = select(CandidateRow.id).where(*_fresh(experiment_id, min_basis)).limit(limit).subquery()
+    return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def delete_candidates(session: Session, experiment_id: int, *, below_basis: int | None = None) -> int:
+    """Drop candidates (those computed on fewer than ``below_basis`` observations, or all)."""
+    stmt = delete(CandidateRow).where(CandidateRow.experiment_id == experiment_id)
+    if below_basis is not None:
+        stmt = stmt.where(CandidateRow.basis >= 0, CandidateRow.basis < below_basis)
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined]
+
+
+def take_supply_lease(session: Session, experiment_id: int, owner: str, until: float, now_: float) -> bool:
+    """Become the one process computing this experiment's candidates until ``until`` (or stay it)."""
+    stmt = update(ExperimentRow).where(
+        ExperimentRow.id == experiment_id,
+        (ExperimentRow.supply_owner.is_(None)) | (ExperimentRow.supply_owner == owner)
+        | (ExperimentRow.supply_until < now_),
+    ).values(supply_owner=owner, supply_until=until)
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def release_supply_lease(session: Session, experiment_id: int, owner: str) -> None:
+    session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id,
+                                                ExperimentRow.supply_owner == owner)
+                    .values(supply_owner=None, supply_until=None))
