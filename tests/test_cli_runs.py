@@ -191,6 +191,7 @@ import os
 import assay
 
 x = assay.params.x
+assert float(os.environ["ASSAY_PARAM_X"]) == x  # the suggestion also reaches the script through the environment
 assay.log_metadata("worker", os.environ["WORKER"])
 assay.log_metric("score", -(x - 0.3) ** 2)
 """

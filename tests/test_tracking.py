@@ -205,3 +205,35 @@ def test_long_logs_keep_their_end() -> None:
     out = tracking._tail(text)
     assert len(out) < tracking.MAX_LOG_CHARS + 100 and out.endswith("line 199999\n")
     assert out.startswith("[assay: log truncated") and tracking._tail("short") == "short"
+
+
+def test_log_image_from_pil_matplotlib_and_path(embedded: assay.Connection, tmp_path: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    pil = Image.new("RGB", (7, 5), (200, 10, 30))
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=50)
+    ax.plot([0, 1], [1, 0])
+    jpeg = tmp_path / "photo.jpg"
+    pil.save(jpeg)
+    with assay.create_run("images", project="track", connection=embedded, capture=False) as run:
+        from_pil = run.log_image(pil, name="pil")
+        from_fig = run.log_image(fig, name="figure")
+        from_axes = run.log_image(ax, name="axes")
+        from_path = run.log_image(jpeg)
+        with pytest.raises(ValueError, match="not an image"):
+            run.log_image(tmp_path / "notes.txt")
+    plt.close(fig)
+    back = Image.open(io.BytesIO(_content(embedded, from_pil["id"])))
+    assert back.size == (7, 5) and back.getpixel((3, 2)) == (200, 10, 30)  # lossless PNG
+    for f in (from_fig, from_axes):
+        png = Image.open(io.BytesIO(_content(embedded, f["id"])))
+        assert f["content_type"] == "image/png" and png.size == (100, 100)
+    assert from_path["content_type"] == "image/jpeg" and from_path["filename"] == "photo.jpg"
+    assert _content(embedded, from_path["id"]) == jpeg.read_bytes()
+    assert len(embedded.request("GET", f"/v1/training_runs/{run.id}")["files"]) == 4
