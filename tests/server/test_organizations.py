@@ -184,4 +184,10 @@ def test_upgrade_keeps_users_in_their_teams(database_url: str) -> None:
     assert [(u["email"], u["role"]) for u in acc.operator_list_users(2)] == [("old@a.example", "read")]
     assert acc.list_organizations()[0]["name"] == "default"
     assert acc.create_organization("next")["id"] == "2"  # ids continue after the default organization
+    with store.engine.begin() as conn:  # and back down (the users keep their team and role there too)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    assert store.current_revision() == "0006"
+    store.upgrade()
+    assert [(u["email"], u["role"]) for u in acc.operator_list_users(2)] == [("old@a.example", "read")]
     store.dispose()

@@ -68,8 +68,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_clients_organization_id", table_name="clients")
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.drop_column("organization_id")
+    # Plain DROP COLUMN (SQLite >= 3.35): a batch table copy would trip the other tables' foreign keys.
+    op.drop_column("clients", "organization_id")
     op.drop_index("ix_organization_members_organization_id", table_name="organization_members")
     op.drop_table("organization_members")
     op.drop_index("ix_memberships_client_id", table_name="memberships")
