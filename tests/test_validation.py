@@ -176,6 +176,11 @@ def test_valid_definitions_round_trip(conn: assay.Connection, good: dict) -> Non
         assert exp.observation_budget == 4
     assert exp.conditionals == [{"object": "conditional", "name": c["name"], "values": c["values"]}
                                 for c in good.get("conditionals", [])]
+    if good.get("runs_only"):
+        # runs-only (AI) experiments hand out suggestions through runs only, as SigOpt's
+        with pytest.raises(assay.errors.Forbidden):
+            conn.experiments(exp.id).suggestions().create()
+        return
     s = conn.experiments(exp.id).suggestions().create()
     for p in exp.parameters:
         if p.grid and p.name in s.assignments:
