@@ -59,7 +59,7 @@ def test_requests_get_model_suggestions_from_the_supplier(service: Service) -> N
                 repo.bump_suggested(s, int(eid))
         a = service.create_suggestion(eid)
         b = service.create_suggestion(eid)
-        assert a.source == "gp:lognei" and b.source == "gp:lognei"
+        assert {a.source, b.source} <= {"gp:logei", "gp:lognei"}  # logei: nothing pending
         assert a.assignments != b.assignments
         exp = service.get_experiment(eid)
         space_of(exp).validate_assignments(a.assignments)
@@ -83,7 +83,7 @@ def test_time_out_gives_a_random_point_with_the_reason(service: Service) -> None
     sup.start()
     try:
         service.create_observation(eid, {"suggestion": out.id, "value": _branin(out.assignments)})
-        assert service.create_suggestion(eid).source == "gp:lognei"
+        assert service.create_suggestion(eid).source in ("gp:logei", "gp:lognei")
     finally:
         sup.stop()
 
@@ -101,7 +101,7 @@ def test_served_suggestions_say_how_they_were_made(tmp_path: Path) -> None:
                 c.post(f"/v1/experiments/{exp['id']}/observations",
                        json={"suggestion": s["id"], "value": -_branin(s["assignments"])}).raise_for_status()
             assert sources[0] == "sobol"
-            assert sources[-1] == "gp:lognei"
+            assert sources[-1] in ("gp:logei", "gp:lognei")
     finally:
         proc.stop()
 

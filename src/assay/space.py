@@ -122,22 +122,73 @@ class Space:
                 out.append(p)
         return out
 
+    def _column_from_unit(self, p: Parameter, u: np.ndarray) -> list[Any]:
+        """Vectorized :meth:`_from_unit` over one column."""
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        if p.grid or p.type == "categorical":
+            values: Sequence[Any] = sorted(p.grid) if p.grid else p.categorical_values
+            idx = np.minimum((u * len(values)).astype(int), len(values) - 1)
+            if p.type == "categorical":
+                return [values[i] for i in idx]
+            arr = np.asarray(values, dtype=float)[idx]
+            return arr.astype(int).tolist() if p.type == "int" else arr.tolist()
+        lo, hi = self._lohi(p)
+        x = lo + u * (hi - lo)
+        if p.is_log:
+            x = 10.0**x
+        assert p.bounds is not None
+        if p.type == "int":
+            return np.clip(np.round(x), p.bounds.min, p.bounds.max).astype(int).tolist()
+        return np.clip(x, p.bounds.min, p.bounds.max).tolist()
+
     def from_unit(self, u: np.ndarray) -> list[dict[str, Any]]:
         """Map rows of ``u`` (``n x dim``) to assignments (inactive parameters omitted)."""
         u = np.atleast_2d(np.asarray(u, dtype=float))
-        out = []
         n_par = len(self.parameters)
-        for row in u:
-            cond = {}
-            for j, c in enumerate(self.conditionals):
-                k = len(c.values)
-                cond[c.name] = c.values[min(int(row[n_par + j] * k), k - 1)]
-            a: dict[str, Any] = dict(cond)
-            for p, x in zip(self.parameters, row[:n_par], strict=True):
-                if all(cond.get(c) in vals for c, vals in p.conditions.items()):
-                    a[p.name] = self._from_unit(p, x)
+        conds: dict[str, list[Any]] = {}
+        for j, c in enumerate(self.conditionals):
+            k = len(c.values)
+            idx = np.minimum((np.clip(u[:, n_par + j], 0.0, 1.0) * k).astype(int), k - 1)
+            conds[c.name] = [c.values[i] for i in idx]
+        cols = [(p.name, self._column_from_unit(p, u[:, i]), p.conditions) for i, p in enumerate(self.parameters)]
+        out = []
+        for r in range(len(u)):
+            a: dict[str, Any] = {name: vals[r] for name, vals in conds.items()}
+            for name, vals, when in cols:
+                if not when or all(a.get(c) in ok for c, ok in when.items()):
+                    a[name] = vals[r]
             out.append(a)
         return out
+
+    def to_unit_many(self, assignments: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Vectorized :meth:`to_unit` (``len(assignments) x dim``)."""
+        n = len(assignments)
+        U = np.full((n, self.dim), 0.5)
+        for i, p in enumerate(self.parameters):
+            rows = [r for r, a in enumerate(assignments) if p.name in a]
+            if not rows:
+                continue
+            vals = [assignments[r][p.name] for r in rows]
+            if p.type == "categorical" and not p.grid:
+                pos = {v: j for j, v in enumerate(p.categorical_values)}
+                U[rows, i] = (np.array([pos[v] for v in vals]) + 0.5) / len(p.categorical_values)
+            elif p.grid:
+                grid = np.asarray(sorted(p.grid), dtype=float)
+                idx = np.argmin(np.abs(grid[None, :] - np.asarray(vals, dtype=float)[:, None]), axis=1)
+                U[rows, i] = (idx + 0.5) / len(grid)
+            else:
+                lo, hi = self._lohi(p)
+                x = np.asarray(vals, dtype=float)
+                if p.is_log:
+                    x = np.log10(x)
+                U[rows, i] = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        n_par = len(self.parameters)
+        for j, c in enumerate(self.conditionals):
+            pos = {v: k for k, v in enumerate(c.values)}
+            for r, a in enumerate(assignments):
+                if c.name in a:
+                    U[r, n_par + j] = (pos[a[c.name]] + 0.5) / len(c.values)
+        return U
 
     def to_unit(self, assignments: Mapping[str, Any]) -> np.ndarray:
         """Inverse of :meth:`from_unit` for one assignment (inactive parameters at 0.5)."""

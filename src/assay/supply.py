@@ -134,6 +134,19 @@ class Supplier:
             self._cond.notify_all()
 
 
+def prewarm() -> None:
+    """Import the model stack (torch, BoTorch: seconds) ahead of the first model suggestion."""
+    try:
+        import botorch.acquisition.logei  # noqa: F401
+        import botorch.fit  # noqa: F401
+        import botorch.models  # noqa: F401
+
+        import assay.engine.acquisition  # noqa: F401
+        import assay.engine.gp  # noqa: F401
+    except Exception:  # noqa: BLE001 - only a head start; the first suggestion imports them anyway
+        log.exception("prewarming the model stack failed")
+
+
 def install(app: Any) -> None:
     """Run a :class:`Supplier` for the app's service between startup and shutdown."""
 
@@ -144,6 +157,7 @@ def install(app: Any) -> None:
         svc.supplier = sup
         svc.on_change.append(sup.notify)
         app.state.supplier = sup.start()
+        threading.Thread(target=prewarm, name="assay-prewarm", daemon=True).start()
 
     def stop(app: Any) -> None:
         sup = getattr(app.state, "supplier", None)

@@ -82,9 +82,17 @@ def _score(acqf: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
     return np.where(np.isfinite(v), v, -np.inf)
 
 
-def _pool(enc: Encoder, rng: np.random.Generator, n_raw: int, incumbents: Sequence[dict]) -> list[dict]:
-    """Valid random assignments plus local perturbations of the incumbents (unit encoding)."""
+def _pool(enc: Encoder, rng: np.random.Generator, n_raw: int, incumbents: Sequence[dict],
+          box: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """Valid random assignments plus local perturbations of the incumbents (unit encoding).
+
+    With a trust-region ``box`` (model encoding bounds), the numeric columns are drawn inside it:
+    half uniformly, half by perturbing a few columns of the first incumbent (TuRBO's candidates);
+    categorical columns keep the incumbent's value with probability 0.8.
+    """
     space = enc.space
+    if box is not None and incumbents:
+        return _box_pool(enc, rng, n_raw, incumbents[0], box)
     u = random_points(space, n_raw, rng)
     if incumbents:
         per = max(1, n_raw // (2 * len(incumbents)))
@@ -97,17 +105,37 @@ def _pool(enc: Encoder, rng: np.random.Generator, n_raw: int, incumbents: Sequen
                 mask = rng.random((k, space.dim)) < min(1.0, 4.0 / max(space.dim, 1))
                 mask[np.arange(k), rng.integers(0, space.dim, k)] = True
                 u = np.vstack([u, np.clip(base + noise * mask, 0.0, 1.0)])
-    out = []
-    for a in space.from_unit(u):
-        if space.satisfies_linear_constraints(a):
-            out.append(a)
-    return out
+    return [a for a in space.from_unit(u) if space.satisfies_linear_constraints(a)]
+
+
+def _box_pool(enc: Encoder, rng: np.random.Generator, n: int, center: dict,
+              box: tuple[np.ndarray, np.ndarray]) -> list[dict]:
+    space = enc.space
+    base = space.to_unit(center)
+    u = np.tile(base, (n, 1))
+    blocks = [b for b in enc.blocks if b.start in enc.numeric_cols]
+    lo = np.array([box[0][b.start] for b in blocks])
+    hi = np.array([box[1][b.start] for b in blocks])
+    cols = [b.unit for b in blocks]
+    if cols:
+        draw = lo + rng.random((n, len(cols))) * (hi - lo)
+        half = n // 2  # perturb only a few columns around the centre (TuRBO), keep the rest
+        keep = rng.random((half, len(cols))) >= min(1.0, 20.0 / len(cols))
+        keep[np.arange(half), rng.integers(0, len(cols), half)] = False
+        draw[:half][keep] = base[cols][np.nonzero(keep)[1]]
+        u[:, cols] = draw
+    other = [c for c in range(space.dim) if c not in set(cols)]
+    if other:
+        flip = rng.random((n, len(other))) < 0.2
+        u[:, other] = np.where(flip, rng.random((n, len(other))), u[:, other])
+    return [a for a in space.from_unit(u) if space.satisfies_linear_constraints(a)]
 
 
 def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set, incumbents: Sequence[dict] = (),
              n_raw: int = 1024, n_restarts: int = 8, maxiter: int = 100, deadline: float | None = None,
-             ) -> tuple[dict, float]:
-    """Best valid assignment for ``acqf`` not in ``exclude`` (keys from ``space.key``).
+             box: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict, float]:
+    """Best valid assignment for ``acqf`` not in ``exclude`` (keys from ``space.key``), inside
+    ``box`` (lower and upper bounds in the model encoding) when given.
 
     Raises :class:`LookupError` when every candidate found was excluded.
     """
@@ -115,7 +143,7 @@ def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set,
     from botorch.generation.gen import gen_candidates_scipy
 
     space = enc.space
-    pool = _pool(enc, rng, n_raw, incumbents)
+    pool = _pool(enc, rng, n_raw, incumbents, box)
     pool = [a for a in pool if space.key(a) not in exclude]
     if not pool:
         raise LookupError("no new valid point found")
@@ -129,10 +157,11 @@ def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set,
         ineq = [(torch.tensor(cols, dtype=torch.long), torch.tensor(coefs, dtype=torch.double), float(rhs))
                 for cols, coefs, rhs in enc.linear_constraints()] or None
         timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
+        lower, upper = (0.0, 1.0) if box is None else (torch.as_tensor(box[0]), torch.as_tensor(box[1]))
         try:
             with warnings.catch_warnings():  # an early stop still returns usable points
                 warnings.simplefilter("ignore")
-                Xr, _ = gen_candidates_scipy(starts, acqf, lower_bounds=0.0, upper_bounds=1.0,
+                Xr, _ = gen_candidates_scipy(starts, acqf, lower_bounds=lower, upper_bounds=upper,
                                              inequality_constraints=ineq, fixed_features=fixed or None,
                                              options={"maxiter": maxiter}, timeout_sec=timeout)
             for x in Xr[:, 0, :].detach().cpu().numpy():

@@ -82,9 +82,25 @@ class Encoder:
         return x
 
     def encode_many(self, assignments: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Vectorized :meth:`encode` (``len(assignments) x dim``)."""
         if not assignments:
             return np.zeros((0, self.dim))
-        return np.stack([self.encode(a) for a in assignments])
+        U = self.space.to_unit_many(assignments)
+        X = np.zeros((len(U), self.dim))
+        n_par = len(self.space.parameters)
+        rows = np.arange(len(U))
+        for b in self.blocks:
+            if b not in self.onehot:
+                X[:, b.start] = U[:, b.unit]
+                continue
+            idx = np.minimum((U[:, b.unit] * b.width).astype(int), b.width - 1)
+            X[rows, b.start + idx] = 1.0
+            if b.unit < n_par:  # inactive categorical: uniform block (a constant)
+                name = self.space.parameters[b.unit].name
+                off = [r for r, a in enumerate(assignments) if name not in a]
+                if off:
+                    X[off, b.start:b.start + b.width] = 1.0 / b.width
+        return X
 
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         """Nearest valid assignment (ints rounded, one-hot by argmax, inactive parameters omitted)."""

@@ -130,10 +130,10 @@ class _Data:
             if np.ptp(c) > 0:  # a constant constraint carries no information for the model
                 self.constraints.append(Constraint(len(self.outcomes), float(m.threshold), sign))
                 self.outcomes.append(Outcome(m.name, self.X, c, self._yvar(ok, m.name), "constraint"))
-        failed = [o for o in obs if o.failed]
-        if failed:
-            Xf = enc.encode_many([o.assignments for o in ok + failed])
-            yf = np.r_[np.zeros(len(ok)), np.ones(len(failed))]
+        if any(o.failed for o in obs):  # in observation order (the GP's warm start fits prefixes)
+            rows = [o for o in obs if o.failed or _usable(o, problem.metrics)]
+            Xf = enc.encode_many([o.assignments for o in rows])
+            yf = np.array([1.0 if o.failed else 0.0 for o in rows])
             self.constraints.append(Constraint(len(self.outcomes), 0.5, 1.0))
             self.outcomes.append(Outcome("failed", Xf, yf, None, "failure"))
 
@@ -177,9 +177,15 @@ def _limit_threads(torch: Any) -> None:
         torch.set_num_threads(want)
 
 
+def _acq_budget(dim: int) -> dict[str, int]:
+    """Acquisition search effort scaled to the model dimension (raw points, L-BFGS starts, steps)."""
+    return {"n_raw": int(min(512, 128 + 48 * dim)), "n_restarts": int(min(6, 2 + dim // 4)), "maxiter": 40}
+
+
 def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
     import torch
 
+    from assay.engine import trust_region as tr
     from assay.engine.acquisition import build_acquisition, maximize
     from assay.engine.encoding import Encoder
     from assay.engine.gp import fit_outcomes
@@ -194,26 +200,66 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     n_obj = len(data.opt)
     if n_obj == 0 and not data.constraints:
         return _initial(problem, n, rng, ": every observation was feasible so far")
-    model = fit_outcomes(data.outcomes)
+    region = None
+    if tr.use_trust_region(len(data.ok), enc.dim, n_obj):
+        region = _trust_region(problem, enc, data)
+        model, X_base, box, kind = region["model"], region["X"], region["box"], "lognei"
+        source = "gp-tr:lognei"
+    else:
+        model = fit_outcomes(data.outcomes)
+        # NEI's incumbents: the objective model's own training points (a subset when there are many)
+        X_base = model.models[0].train_inputs[0] if n_obj else torch.as_tensor(data.X, dtype=torch.double)
+        box = None
+        kind = {0: "logpf", 1: "lognei"}.get(n_obj, "lognehvi")
+        source = f"gp:{kind}"
     if deadline is not None and time.monotonic() > deadline:
         raise TimeoutError(f"model fit took {time.monotonic() - start:.2f}s, over the {problem.time_limit}s limit")
-    kind = {0: "logpf", 1: "lognei"}.get(n_obj, "lognehvi")
     pending = [dict(p) for p in problem.pending]
     exclude = {problem.space.key(o.assignments) for o in problem.observations}
     exclude |= {problem.space.key(p) for p in pending}
-    # NEI's incumbents: the objective model's own training points (a subset when there are many)
-    X_base = model.models[0].train_inputs[0] if n_obj else torch.as_tensor(data.X, dtype=torch.double)
-    big = len(data.ok) > 300
+    budget = _acq_budget(enc.dim)
+    incumbents = data.incumbents()
     out: list[Candidate] = []
     for i in range(n):
         Xp = torch.as_tensor(enc.encode_many(pending), dtype=torch.double) if pending else None
         acqf = build_acquisition(model, n_objectives=n_obj, X_baseline=X_base, X_pending=Xp,
                                  constraints=data.constraints, ref_point=data.ref_point() if n_obj > 1 else None,
-                                 seed=seed + i)
-        a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=data.incumbents(),
-                        n_raw=512, n_restarts=4 if big else 6, maxiter=50, deadline=deadline)
-        out.append(Candidate(a, task=_full_task(problem), source=f"gp:{kind}",
-                             info={"acquisition": v, "observations": len(data.ok)}))
+                                 seed=seed + i, mc_samples=64)
+        a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=incumbents, deadline=deadline, box=box,
+                        **budget)
+        info: dict[str, Any] = {"acquisition": v, "observations": len(data.ok)}
+        if region is not None:
+            info["trust_region"] = region["info"]
+        out.append(Candidate(a, task=_full_task(problem), source=source, info=info))
         pending.append(a)
         exclude.add(problem.space.key(a))
     return out
+
+
+def _trust_region(problem: Problem, enc: Any, data: _Data) -> dict[str, Any]:
+    """Local model and box of the trust region (:mod:`assay.engine.trust_region`)."""
+    import torch
+
+    from assay.engine import trust_region as tr
+    from assay.engine.gp import Outcome, anchor_lengthscales, fit_outcomes
+
+    y = data.Y[:, 0]
+    state = tr.replay(np.where(data.feasible, y, -np.inf) if data.feasible.any() else y,
+                      initial_design_size(problem), len(enc.numeric_cols) or enc.dim)
+    idx = np.flatnonzero(data.feasible) if data.feasible.any() else np.arange(len(y))
+    center = data.X[idx[int(np.argmax(y[idx]))]]
+    ls = anchor_lengthscales(data.outcomes[0])
+    lb, ub = tr.box(center, state.length, ls, enc.numeric_cols)
+    minimum = min(len(y), max(2 * enc.dim + 10, 40))
+    rows = tr.local_rows(data.X, center, ls, lb, ub, minimum=minimum)
+    local: list[Outcome] = []
+    for o in data.outcomes:
+        r = rows if o.kind != "failure" else tr.local_rows(o.X, center, ls, lb, ub, minimum=minimum)
+        if np.ptp(o.y[r]) == 0:  # constant here (e.g. no failure nearby): add the nearest that differ
+            d = np.linalg.norm((o.X - center) / ls, axis=1)
+            other = np.flatnonzero(o.y != o.y[r[0]])
+            r = np.union1d(r, other[np.argsort(d[other], kind="stable")[:10]])
+        local.append(Outcome(o.name, o.X[r], o.y[r], None if o.yvar is None else o.yvar[r], o.kind))
+    model = fit_outcomes(local, anchors=data.outcomes)
+    info = {"length": round(state.length, 6), "restarts": state.restarts, "local_points": int(len(rows))}
+    return {"model": model, "X": torch.as_tensor(data.X[rows], dtype=torch.double), "box": (lb, ub), "info": info}
