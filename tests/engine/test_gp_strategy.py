@@ -29,7 +29,7 @@ def _problem(obs: list, **kw) -> Problem:
 def test_model_is_used_after_the_initial_design() -> None:
     obs = _branin_obs(8)
     (c,) = suggest(_problem(obs))
-    assert c.source == "gp:lognei"
+    assert c.source in ("gp:logei", "gp:lognei")
     BRANIN.validate_assignments(c.assignments)
     assert initial_design_size(_problem([])) <= 8
 
@@ -78,7 +78,7 @@ def test_mixed_space_suggestions_are_always_valid() -> None:
     n0 = initial_design_size(Problem(MIXED, F))
     for i in range(6):
         (c,) = suggest(Problem(MIXED, F, observations=list(obs), seed=1, n_suggested=n0 + i))
-        assert c.source == "gp:lognei"
+        assert c.source in ("gp:logei", "gp:lognei")
         obs.append(observe(c.assignments, len(obs), f(c.assignments)))
     seen = set()
     for o in obs:

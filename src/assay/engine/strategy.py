@@ -230,7 +230,9 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
         info: dict[str, Any] = {"acquisition": v, "observations": len(data.ok)}
         if region is not None:
             info["trust_region"] = region["info"]
-        out.append(Candidate(a, task=_full_task(problem), source=source, info=info))
+        analytic = n_obj == 1 and not data.constraints and Xp is None  # see build_acquisition
+        out.append(Candidate(a, task=_full_task(problem), source=source.replace("lognei", "logei") if analytic
+                             else source, info=info))
         pending.append(a)
         exclude.add(problem.space.key(a))
     return out
