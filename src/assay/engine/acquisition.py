@@ -75,10 +75,27 @@ def build_acquisition(model: Any, *, n_objectives: int, X_baseline: Any, X_pendi
         return qLogNoisyExpectedImprovement(model, X_baseline=X_baseline, sampler=sampler, objective=objective,
                                             X_pending=X_pending, constraints=cons, prune_baseline=True)
     assert ref_point is not None
+    _no_jit_compile()
     return qLogNoisyExpectedHypervolumeImprovement(
         model, ref_point=list(ref_point), X_baseline=X_baseline, sampler=sampler,
         objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))), constraints=cons,
         X_pending=X_pending, prune_baseline=True)
+
+
+def _no_jit_compile() -> None:
+    """BoTorch's qLogNEHVI JIT-compiles an optional C++ kernel on first use (``-march=native``, a
+    compiler and ninja needed) behind a file lock in ``~/.cache/torch_extensions``: a process killed
+    mid-compile leaves the lock behind and every later qLogNEHVI waits for it forever. A suggestion
+    must never compile or block on that, so the pure-PyTorch path is used unless
+    ``ASSAY_BOTORCH_FUSED=1``."""
+    import os
+
+    if os.environ.get("ASSAY_BOTORCH_FUSED") == "1":
+        return
+    import botorch.acquisition.multi_objective.logei as mo_logei
+
+    if getattr(mo_logei, "_C", None) is None and hasattr(mo_logei, "_load_attempted"):
+        mo_logei._load_attempted = True
 
 
 def _score(acqf: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
