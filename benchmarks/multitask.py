@@ -17,9 +17,16 @@ Methods (all given the same total cost budget ``B``):
 Problems:
 
 * ``branin-mf``: multi-fidelity Branin of Kandasamy et al. 2017 (BOCA), fidelities 0.1/0.3/1;
+* ``hartmann6-mf``: augmented Hartmann-6 of Wu et al. 2019 (BoTorch's ``AugmentedHartmann``),
+  fidelities 0.1/0.3/1, cost = fidelity;
 * ``hgb-breast``: scikit-learn ``HistGradientBoostingClassifier`` on the bundled breast-cancer
   data, validation log-loss on a fixed split; fidelity = boosting iterations / 200 (25, 50, 200
-  iterations; warm starts let Optuna's trials resume), 4 hyperparameters.
+  iterations; Optuna's trials resume, paying only the increment), 4 hyperparameters. Every
+  fidelity of a configuration comes from one cached 200-iteration fit (``staged_predict_proba``,
+  identical to fitting with fewer iterations), so the run is feasible on a small machine; the
+  *accounted* cost is still the fidelity.
+
+``--merge a.json b.json --out c.json`` joins runs made in parallel (e.g. one process per problem).
 
 Targets come from ``assay-bo``: T1 = its median best at half the budget, T2 = its median
 final best; the ratio is ``assay-bo``'s median cost to reach a target / the method's (a median
@@ -298,9 +305,25 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds over processes)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "multitask.json")
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="merge these result files (one run per problem, e.g. in parallel) into --out")
     args = ap.parse_args()
+    if args.merge:
+        parts = [json.loads(f.read_text()) for f in args.merge]
+        if len({p["budget"] for p in parts}) != 1:
+            raise SystemExit("the merged runs must share one --budget")
+        merged = {**parts[0], "runs": {}, "date": " / ".join(p["date"] for p in parts)}
+        for part in parts:  # per problem and method, the union of the seeds
+            for pname, methods in part["runs"].items():
+                have = merged["runs"].setdefault(pname, {})
+                for m, runs in methods.items():
+                    by_seed = {r["seed"]: r for r in have.get(m, []) + runs}
+                    have[m] = [by_seed[k] for k in sorted(by_seed)]
+        args.out.write_text(json.dumps(merged))
+        args.report = True
     if args.report:
         print(summarize(json.loads(args.out.read_text())))
         return
@@ -313,7 +336,8 @@ def main() -> None:
         p = PROBLEMS[pname]
         for m in args.methods.split(","):
             runs = results["runs"].setdefault(pname, {}).setdefault(m, [])
-            for seed in range(len(runs), args.seeds):
+            done = {r["seed"] for r in runs}
+            for seed in [s for s in range(args.seed_start, args.seeds) if s not in done]:
                 t0 = time.time()
                 tr = METHODS[m](p, seed, args.budget)
                 runs.append({"seed": seed, "cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full,
