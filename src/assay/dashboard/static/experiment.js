@@ -416,11 +416,12 @@
 
   async function drawPlots(all) {
     await Assay.loadPlotly();
-    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && onScreen($(id))) { dirty.delete(id); await PLOTS[id](); await later(); }
+    const draw = async (id) => { dirty.delete(id); await PLOTS[id](); performance.mark(`drawn ${id}`); await later(); };
+    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && onScreen($(id))) await draw(id);
     if (!all) return;
     performance.mark("first-screen");
     document.body.dataset.ready = "true";
-    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && $(id).getBoundingClientRect().height > 0) { dirty.delete(id); await PLOTS[id](); await later(); }
+    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && $(id).getBoundingClientRect().height > 0) await draw(id);
     performance.mark("all-plots");
     document.body.dataset.drawn = marker;
   }
@@ -457,14 +458,14 @@
     await Promise.all([table, schedule(Object.keys(PLOTS), first)]);
   }
 
-  async function refresh(force) {
+  async function refresh(force, prefetched) {
     if (!force) {
       if (!marker) return; // the first load is still on its way
       const m = await api(`/dashboard/api/experiments/${expId}/marker`);
       if (m.marker === marker) return;
     }
     const first = !D;
-    D = await api(`/dashboard/api/experiments/${expId}`);
+    D = await (prefetched || api(`/dashboard/api/experiments/${expId}`));
     performance.mark("data");
     marker = D.marker;
     await renderAll(first);
@@ -488,10 +489,13 @@
     .catch((e) => Assay.message(msg, e.message)));
 
   Assay.loadPlotly().catch(() => {});
+  // the page data and the token check travel at the same time
+  const firstData = api(`/dashboard/api/experiments/${expId}`);
+  firstData.catch(() => {}); // its error is reported below, once
   Assay.header("experiments").then((me) => {
     canWrite = !!me && me.can_write;
     for (const s of document.querySelectorAll(".write-only")) s.hidden = !canWrite;
-    return refresh(true);
+    return refresh(true, firstData);
   }).catch((e) => Assay.message(msg, e.status === 404 ? `Experiment ${expId} does not exist (or this token may not see it).` : e.message));
   Assay.poll(() => refresh(false), 3000);
 })();
