@@ -66,6 +66,16 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server we started; under heavy load a graceful shutdown can take a while."""
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def points(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     out = []
@@ -121,8 +131,7 @@ def assay_times(browser, n: int, repeats: int) -> dict[str, list[float]]:  # typ
                 ctx.close()
             return out
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop(proc)
 
 
 CLI = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
@@ -160,8 +169,7 @@ def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:
             ctx.close()
         return out
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop(proc)
 
 
 def fmt(xs: list[float | None]) -> str:
@@ -184,6 +192,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for n in (int(s) for s in a.sizes.split(",")):
             t = assay_times(browser, n, a.repeats)
+            print(f"assay n={n}: " + ", ".join(f"{k} {fmt(v)}" for k, v in t.items() if k != "kb"), flush=True)
             peer = fmt(optuna_dashboard_times(browser, n, a.repeats)) if a.peer else "-"
             rows.append(f"| {n} | {fmt(t['api'])} ({statistics.median(t['kb']):.0f} kB) | {fmt(t['cold'])} | "
                         f"{fmt(t['cold_all'])} | {fmt(t['warm'])} | {fmt(t['warm_all'])} | {peer} |")
