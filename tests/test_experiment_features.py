@@ -275,3 +275,41 @@ def test_best_assignments_pareto_and_search(sig: SigOptConnection) -> None:
         sig.experiments(search.id).observations().create(assignments=dict(x=x), values=[dict(name="lat", value=lat)])
     best = sig.experiments(search.id).best_assignments().fetch()
     assert sorted(b.assignments["x"] for b in best.data) == [0.1, 0.3]
+
+
+def _branin(x1: float, x2: float) -> float:
+    import math
+
+    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def test_multisolution_returns_diverse_solutions(sig: SigOptConnection) -> None:
+    params = [dict(name="x1", type="double", bounds=dict(min=-5, max=10)),
+              dict(name="x2", type="double", bounds=dict(min=0, max=15))]
+    refused(lambda: sig.experiments().create(name="ms", parameters=params, metrics=[dict(name="f")],
+                                             num_solutions=3), 400, "num_solutions")
+    refused(lambda: sig.experiments().create(name="ms", parameters=params, metrics=[dict(name="f")],
+                                             num_solutions=31, observation_budget=30), 400, "num_solutions")
+    exp = sig.experiments().create(name="ms", parameters=params, num_solutions=3, observation_budget=300,
+                                   metrics=[dict(name="f", objective="minimize")])
+    assert exp.num_solutions == 3
+    refused(lambda: sig.experiments(exp.id).update(num_solutions=2), 400, "num_solutions")
+    grid = [(-5 + 15 * i / 15, 15 * j / 15) for i in range(16) for j in range(16)]
+    sig.experiments(exp.id).observations().create_batch(observations=[
+        dict(assignments=dict(x1=a, x2=b), values=[dict(name="f", value=_branin(a, b))]) for a, b in grid])
+    best = sig.experiments(exp.id).best_assignments().fetch().data
+    assert len(best) == 3
+    values = [b.value for b in best]
+    assert values == sorted(values) and values[0] == min(_branin(a, b) for a, b in grid) and values[2] < 3
+    # one solution near each of Branin's three global minima (-pi, 12.275), (pi, 2.275), (9.42, 2.475)
+    assert sorted(round(b.assignments["x1"] / 3.14) for b in best) == [-1, 1, 3]
+    # suggestions keep coming, alternating improvement and multisolution search turns
+    sources = []
+    for _ in range(2):
+        s = sig.experiments(exp.id).suggestions().create()
+        sources.append(s.to_json()["source"])
+        sig.experiments(exp.id).observations().create(suggestion=s.id, values=[
+            dict(name="f", value=_branin(s.assignments["x1"], s.assignments["x2"]))])
+    assert sorted(sources) == ["gp:lognei", "gp:multisolution-search"]
+    assert len(sig.experiments(exp.id).best_assignments().fetch().data) == 3

@@ -438,7 +438,7 @@ class Service:
             experiment_type=exp.type, tasks=exp.tasks,
             observation_budget=exp.observation_budget, parallel_bandwidth=exp.bandwidth, seed=seed,
             n_suggested=n_suggested, random_only=random_only or exp.development,
-            pending_tasks=[t for _, t in open_],
+            pending_tasks=[t for _, t in open_], num_solutions=exp.num_solutions or 1,
         )
 
     def create_suggestion(self, experiment_id: Any, body: Any = None, *, client_id: int | None = None,
@@ -936,7 +936,16 @@ class Service:
         eid = _int_id(experiment_id, "experiment")
         with self.store.read() as s:
             exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
-            best = self._summary(s, exp).best
+            k = exp.num_solutions or 1
+            if k > 1:  # diverse picks: distances need every point in the current space (added parameters
+                obs = repo.all_observations(s, eid)  # at their default); the stored assignments are returned
+                space = space_of(exp)
+                conformed = [c for o in obs if (c := _conform(space, o)) is not None]
+                by_id = {o.id: o for o in obs}
+                best = [by_id[o.id] for o in best_observations(conformed, exp.metrics, exp.tasks, num_solutions=k,
+                                                               space=space)]
+            else:
+                best = self._summary(s, exp).best
         data = [{"object": "best_assignments", "id": str(o.id), "assignments": dict(o.assignments),
                  "value": o.values[0].value if len(o.values) == 1 else None,
                  "value_stddev": o.values[0].value_stddev if len(o.values) == 1 else None,

@@ -6,6 +6,9 @@
   criterion for one point, a fraction of the cost);
 * two optimized metrics: qLogNEHVI with the reference point from the metric thresholds;
 * none (constraint-only search): log probability of feasibility;
+* multisolution (``num_solutions > 1``) search turns: log probability of reaching the 80th
+  percentile of the observed values, repelled from the good points already found
+  (:func:`repelled`), so several optima get explored;
 * constraint metrics and failed observations act as outcome constraints (the acquisition
   is weighted by the modelled probability of feasibility).
 
@@ -29,7 +32,7 @@ import numpy as np
 from assay.engine.encoding import Encoder
 from assay.engine.initial import random_points
 
-__all__ = ["Constraint", "build_acquisition", "maximize"]
+__all__ = ["Constraint", "build_acquisition", "maximize", "repelled"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,30 @@ def _no_jit_compile() -> None:
 
     if getattr(mo_logei, "_C", None) is None and hasattr(mo_logei, "_load_attempted"):
         mo_logei._load_attempted = True
+
+
+def repelled(acqf: Any, centers: np.ndarray, scale: float) -> Any:
+    """``acqf`` (a log-space acquisition) plus ``sum log(1 - exp(-|x - c|^2 / (2 scale^2)))`` over
+    ``centers`` (model encoding): a smooth penalty that vanishes away from them."""
+    import torch
+    from botorch.acquisition import AcquisitionFunction
+
+    C = torch.as_tensor(np.asarray(centers, dtype=float), dtype=torch.double)
+
+    class _Repelled(AcquisitionFunction):
+        def __init__(self) -> None:
+            super().__init__(model=acqf.model)
+            self.base = acqf
+
+        def forward(self, X: Any) -> Any:
+            out = self.base(X)
+            if len(C):
+                d2 = ((X[..., :, None, :] - C) ** 2).sum(-1)  # batch x q x centers
+                pen = torch.log1p(-torch.exp(-d2 / (2 * scale**2)) + 1e-9).sum(dim=(-1, -2))
+                out = out + pen
+            return out
+
+    return _Repelled()
 
 
 def _score(acqf: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:

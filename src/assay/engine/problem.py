@@ -34,6 +34,7 @@ class Problem:
     random_only: bool = False  # development tokens and type=random
     time_limit: float | None = None  # seconds for the model path; past it the strategy falls back
     pending_tasks: Sequence[Task | None] = ()  # the task of each open suggestion, aligned with ``pending``
+    num_solutions: int = 1  # multisolution: every other model suggestion explores away from the good points
 
 
 @dataclass(frozen=True)

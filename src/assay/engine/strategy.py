@@ -8,7 +8,10 @@
    → the quasi-random initial design (:mod:`assay.engine.initial`);
 3. otherwise Bayesian optimization: GPs on the model encoding (:mod:`assay.engine.gp`),
    qLogNEI / qLogNEHVI / feasibility with pending points (:mod:`assay.engine.acquisition`),
-   greedy batches for ``n > 1``.
+   greedy batches for ``n > 1``. With ``num_solutions > 1`` every other suggestion is a search
+   turn (SigOpt's multisolution recast): the probability of reaching the 80th percentile of the
+   values so far, repelled from the good points already found, so that several optima are
+   explored; the other turns improve on the best as usual.
 
 Never raises for a valid problem: when a method fails or runs out of time the strategy
 falls back to a random point that satisfies the space and records the reason in
@@ -169,6 +172,26 @@ class _Data:
         return out
 
 
+#: length scale of the repulsion around good points (fraction of the unit cube's diagonal)
+REPULSION_SCALE = 0.1
+
+
+def _search_acquisition(model: Any, data: _Data, X_pending: Any, seed: int) -> Any:
+    """Multisolution search turn: log P(objective >= its 80th percentile and feasible), repelled
+    from the observed points already that good (:func:`assay.engine.acquisition.repelled`)."""
+    from assay.engine.acquisition import Constraint, build_acquisition, repelled
+    from assay.engine.analysis import GOOD_QUANTILE
+
+    y = data.Y[data.feasible, 0] if data.feasible.any() else data.Y[:, 0]
+    cut = float(np.quantile(y, GOOD_QUANTILE))
+    good = data.feasible & (data.Y[:, 0] >= cut)
+    cons = [*data.constraints, Constraint(0, cut, -1.0)]
+    base = build_acquisition(model, n_objectives=0, X_baseline=None, X_pending=X_pending, constraints=cons,
+                             seed=seed)
+    scale = REPULSION_SCALE * float(np.sqrt(max(data.X.shape[1], 1)))
+    return repelled(base, data.X[good], scale)
+
+
 def _limit_threads(torch: Any) -> None:
     """Small GP matrices gain nothing from intra-op threads, and on a busy machine threads
     spin against each other (10x slower): one thread unless ``ASSAY_TORCH_THREADS`` says more."""
@@ -222,17 +245,24 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     out: list[Candidate] = []
     for i in range(n):
         Xp = torch.as_tensor(enc.encode_many(pending), dtype=torch.double) if pending else None
-        acqf = build_acquisition(model, n_objectives=n_obj, X_baseline=X_base, X_pending=Xp,
-                                 constraints=data.constraints, ref_point=data.ref_point() if n_obj > 1 else None,
-                                 seed=seed + i, mc_samples=64)
+        # multisolution: every other suggestion searches away from the good points (global model only)
+        search = (n_obj == 1 and region is None and problem.num_solutions > 1
+                  and (problem.n_suggested + i) % 2 == 1)
+        if search:
+            acqf = _search_acquisition(model, data, Xp, seed + i)
+        else:
+            acqf = build_acquisition(model, n_objectives=n_obj, X_baseline=X_base, X_pending=Xp,
+                                     constraints=data.constraints,
+                                     ref_point=data.ref_point() if n_obj > 1 else None, seed=seed + i, mc_samples=64)
         a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=incumbents, deadline=deadline, box=box,
                         **budget)
         info: dict[str, Any] = {"acquisition": v, "observations": len(data.ok)}
         if region is not None:
             info["trust_region"] = region["info"]
         analytic = n_obj == 1 and not data.constraints and Xp is None  # see build_acquisition
-        out.append(Candidate(a, task=_full_task(problem), source=source.replace("lognei", "logei") if analytic
-                             else source, info=info))
+        src = ("gp:multisolution-search" if search else source.replace("lognei", "logei") if analytic
+               else source)
+        out.append(Candidate(a, task=_full_task(problem), source=src, info=info))
         pending.append(a)
         exclude.add(problem.space.key(a))
     return out
