@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1 (for shards)")
     ap.add_argument("--budget", type=int, default=30)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "moo.json")
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
@@ -415,10 +416,10 @@ def main(argv: list[str] | None = None) -> None:
                    versions={"optuna": optuna.__version__, "ax": ax_version() if "ax" in methods else "not run"})
     for pname in args.problems.split(","):
         p = PROBLEMS[pname]
-        for seed in range(args.seeds):  # seeds outermost: a run cut short still compares every method
+        for seed in range(args.first_seed, args.seeds):  # seeds outermost: a cut run still compares methods
             for m in methods:
                 runs = results["runs"].setdefault(pname, {}).setdefault(m, [])
-                if len(runs) > seed:
+                if any(r["seed"] == seed for r in runs):
                     continue
                 t0 = time.time()
                 trace = run_method(m, p, seed, args.budget)
