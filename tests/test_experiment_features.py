@@ -310,12 +310,13 @@ def test_multisolution_returns_diverse_solutions(sig: SigOptConnection) -> None:
     assert values == sorted(values) and values[0] == min(_branin(a, b) for a, b in points) and values[2] < 0.398
     # one solution at each minimum, not three from the best cluster
     assert sorted(round(b.assignments["x1"] / 3.14) for b in best) == [-1, 1, 3]
-    # suggestions keep coming: an improvement turn, then a multisolution search turn (a heavily loaded
-    # machine may serve a random fallback instead; the engine tests pin the turns down exactly)
-    expected = ["gp:lognei", "gp:multisolution-search"]
-    for want in expected:
+    # suggestions keep coming from the model: improvement or multisolution search turns (precomputed
+    # candidates may be served out of turn order, and a heavily loaded machine may serve a random
+    # fallback; tests/engine/test_multisolution.py pins the turns down exactly)
+    allowed = ("gp:logei", "gp:lognei", "gp:multisolution-search", "fallback-random: no model suggestion within 20s")
+    for _ in range(2):
         s = sig.experiments(exp.id).suggestions().create()
-        assert s.to_json()["source"].split(";")[0] in (want, "fallback-random: no model suggestion within 20s")
+        assert s.to_json()["source"].split(";")[0] in allowed
         assert -5 <= s.assignments["x1"] <= 10 and 0 <= s.assignments["x2"] <= 15
         sig.experiments(exp.id).observations().create(suggestion=s.id, values=[
             dict(name="f", value=_branin(s.assignments["x1"], s.assignments["x2"]))])

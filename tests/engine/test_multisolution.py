@@ -77,7 +77,7 @@ def test_search_turns_alternate_and_move_away_from_the_good_points() -> None:
     base = dict(observations=obs, seed=5, num_solutions=3, observation_budget=40)
     (plain,) = suggest(Problem(BRANIN, F, n_suggested=12, **base))
     (search,) = suggest(Problem(BRANIN, F, n_suggested=13, **base))
-    assert plain.source == "gp:lognei" and search.source == "gp:multisolution-search"
+    assert plain.source == "gp:logei" and search.source == "gp:multisolution-search"
     BRANIN.validate_assignments(search.assignments)
     y = np.array([o.value_of("f") for o in obs])
     good = [o for o in obs if o.value_of("f") <= np.quantile(y, 0.2)]
@@ -85,6 +85,6 @@ def test_search_turns_alternate_and_move_away_from_the_good_points() -> None:
     assert d > 0.05
     # a batch alternates too, and a single-solution experiment never searches
     batch = suggest(Problem(BRANIN, F, n_suggested=12, **base), 2)
-    assert [c.source for c in batch] == ["gp:lognei", "gp:multisolution-search"]
+    assert [c.source for c in batch] == ["gp:logei", "gp:multisolution-search"]
     (c,) = suggest(Problem(BRANIN, F, observations=obs, seed=5, n_suggested=13))
-    assert c.source == "gp:lognei"
+    assert c.source == "gp:logei"
