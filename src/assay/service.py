@@ -49,10 +49,10 @@ __all__ = ["Service", "space_of"]
 MAX_PAGE = 1000
 #: candidates the supplier keeps ahead per model experiment, at most
 MAX_AHEAD = 4
-#: random points kept in stock per random experiment
-RANDOM_STOCK = 64
+#: random points kept in stock per random experiment (a burst of workers is served without waiting)
+RANDOM_STOCK = 256
 #: fewer fresh candidates than this after a claim wakes the supplier
-LOW_WATER = 8
+LOW_WATER = 128
 
 
 def space_of(exp: Experiment) -> Space:
@@ -610,7 +610,7 @@ class Service:
             return None
         if exp.type == "random":  # any random point stays valid: keep a stock
             have = repo.count_candidates(s, experiment_id, None, limit=RANDOM_STOCK)
-            if (have >= LOW_WATER and not asked) or have >= RANDOM_STOCK:
+            if (have > LOW_WATER and not asked) or have >= RANDOM_STOCK:
                 return None
             problem = Problem(space=space_of(exp), metrics=exp.metrics, experiment_type=exp.type,
                               tasks=exp.tasks, seed=seed, n_suggested=n_sug, random_only=True,

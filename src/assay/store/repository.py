@@ -81,6 +81,10 @@ __all__ = [
 ]
 
 
+#: hot-path UPDATE/DELETE ... RETURNING: no ORM session bookkeeping (no rows of theirs are loaded)
+_NO_SYNC = {"synchronize_session": False}
+
+
 def now() -> int:
     return int(time.time())
 
@@ -273,7 +277,7 @@ def close_suggestion(session: Session, experiment_id: int, suggestion_id: int
     row = session.execute(update(SuggestionRow).where(
         SuggestionRow.id == suggestion_id, SuggestionRow.experiment_id == experiment_id,
         SuggestionRow.state == "open", SuggestionRow.deleted.is_(False)).values(state="closed")
-        .returning(SuggestionRow.assignments, SuggestionRow.task)).one_or_none()
+        .returning(SuggestionRow.assignments, SuggestionRow.task), execution_options=_NO_SYNC).one_or_none()
     return None if row is None else (row.assignments, _task(row.task))
 
 
@@ -579,8 +583,8 @@ def claim_candidate(session: Session, experiment_id: int, min_basis: int | None
             .order_by(CandidateRow.basis.desc(), CandidateRow.id.asc()).limit(1)
             .with_for_update(skip_locked=True).scalar_subquery())
     row = session.execute(delete(CandidateRow).where(CandidateRow.id == pick).returning(
-        CandidateRow.assignments, CandidateRow.task, CandidateRow.source, CandidateRow.basis, CandidateRow.refill)
-    ).one_or_none()
+        CandidateRow.assignments, CandidateRow.task, CandidateRow.source, CandidateRow.basis, CandidateRow.refill),
+        execution_options=_NO_SYNC).one_or_none()
     if row is None:
         return None
     return row.assignments, _task(row.task), row.source or "", row.basis, bool(row.refill)
