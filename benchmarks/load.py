@@ -161,9 +161,9 @@ def server_pids(server: Server, pg: Postgres | None) -> tuple[list[int], list[in
 
     assay = [server.proc.pid, *children(server.proc.pid)]
     pgs = []
-    if pg is not None:
-        out = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True).stdout.split()
-        pgs = [int(x) for x in out]
+    if pg is not None:  # this cluster's postmaster and its backends (other clusters may run beside it)
+        postmaster = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
+        pgs = [postmaster, *children(postmaster)]
     return assay, pgs
 
 
