@@ -89,7 +89,9 @@ def test_time_out_gives_a_random_point_with_the_reason(service: Service) -> None
 
 
 def test_served_suggestions_say_how_they_were_made(tmp_path: Path) -> None:
-    proc = ServerProcess(tmp_path / "home", extra_env={"ASSAY_SEED": "3"}).start()
+    # a generous wait: the first model suggestion of a fresh process imports torch and fits a GP, which can
+    # take over the default 20 s on a saturated machine (the fallback would then be served, rightly)
+    proc = ServerProcess(tmp_path / "home", extra_env={"ASSAY_SEED": "3", "ASSAY_SUGGESTION_TIMEOUT": "180"}).start()
     try:
         with httpx.Client(base_url=proc.url, timeout=60) as c:
             exp = c.post("/v1/experiments", json={"name": "b", "parameters": BRANIN_PARAMS}).json()
