@@ -237,7 +237,9 @@ class Access:
         now = _now()
         with self.store.write() as s:
             cid = p.client_id if client_id is None else self._team(s, client_id, p, manage=True)["id"]
-            eid = rid = uid = None
+            eid: int | None = None
+            rid: int | None = None
+            uid: int | None = None
             if req.experiment is not None:
                 eid = _id(req.experiment, "experiment")
                 if repo.experiment_client(s, eid) != cid:
@@ -249,10 +251,11 @@ class Access:
             if req.user is not None:
                 uid = _id(req.user, "user")
                 if orgs.membership_role(s, uid, cid) is None and not (
-                        self._manages(s, cid, p) and orgs.organization_role(s, uid, _org_of(s, cid)) == "owner"):
+                        self._manages(s, cid, p) and _org_role(s, uid, cid) == "owner"):
                     raise NotFound(f"user {req.user} does not exist", field="user")
             if not share and not self._manages(s, cid, p) and not (uid is not None and uid == p.user_id):
                 raise Forbidden("only an admin token can create team tokens (a user's token: tokens of that user)")
+            lifetime: int | None
             if share:
                 kind, role, lifetime = "share", "read", req.lifetime or SHARE_LIFETIME
             else:
@@ -682,6 +685,12 @@ class Access:
 
 def _org_of(s: Any, client_id: int) -> int | None:
     return orgs.client_organization(s, client_id)
+
+
+def _org_role(s: Any, user_id: int, client_id: int) -> str | None:
+    """The user's role in the organization that holds ``client_id`` (None without one)."""
+    org = _org_of(s, client_id)
+    return None if org is None else orgs.organization_role(s, user_id, org)
 
 
 def _org_json(o: dict[str, Any]) -> dict[str, Any]:

@@ -536,7 +536,8 @@ class ObservationColumns:
 
     def observation(self, i: int, experiment_id: int) -> Observation:
         """Row ``i`` as an :class:`Observation` (without value stddevs or metadata)."""
-        task = Task(self.task[i], self.cost[i]) if self.task[i] is not None else None
+        name = self.task[i]
+        task = Task(name, self.cost[i]) if name is not None else None
         return Observation(id=self.id[i], experiment_id=experiment_id, assignments=self.assignments[i],
                            values=tuple(MetricValue(k, v) for k, v in self.values[i].items()),
                            failed=self.failed[i], suggestion_id=self.suggestion_id[i], task=task,

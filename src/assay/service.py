@@ -11,7 +11,7 @@ import dataclasses
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -942,8 +942,8 @@ class Service:
                 space = space_of(exp)
                 conformed = [c for o in obs if (c := _conform(space, o)) is not None]
                 by_id = {o.id: o for o in obs}
-                best = [by_id[o.id] for o in best_observations(conformed, exp.metrics, exp.tasks, num_solutions=k,
-                                                               space=space)]
+                picked = best_observations(conformed, exp.metrics, exp.tasks, num_solutions=k, space=space)
+                best: Sequence[Observation] = [by_id[o.id] for o in picked]
             else:
                 best = self._summary(s, exp).best
         data = [{"object": "best_assignments", "id": str(o.id), "assignments": dict(o.assignments),

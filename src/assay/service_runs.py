@@ -481,7 +481,7 @@ class RunService:
             fields["completed"] = repo.now()
         if "assignments" in given and req.assignments is not None:
             fixed: dict[str, Any] = {}
-            if row.suggestion_id is not None:
+            if row.suggestion_id is not None and row.experiment_id is not None:
                 fixed = repo.get_suggestion(s, row.experiment_id, row.suggestion_id, include_deleted=True).assignments
             new = dict(row.assignments or {}) if merge else {}
             for k, v in req.assignments.items():
@@ -524,6 +524,8 @@ class RunService:
     def _observe_run(self, s: Session, run_id: int) -> bool:
         """Turn a finished AI-experiment run into an observation (or fail the existing one)."""
         row = runs_repo.get_run(s, run_id)
+        if row.experiment_id is None:
+            return False
         exp, _, _ = repo.get_experiment(s, row.experiment_id, lock=True)
         values = (row.data or {}).get("values") or {}
         failed = row.state == "failed"

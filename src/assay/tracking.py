@@ -39,7 +39,7 @@ import struct
 import sys
 import threading
 import zlib
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -736,7 +736,7 @@ class AIExperiment:
                                 params={"include_runs": "true" if include_runs else "false"})
 
 
-def create_experiment(*, name: str, parameters: list[Mapping[str, Any]], metrics: list[Mapping[str, Any]],
+def create_experiment(*, name: str, parameters: Sequence[Mapping[str, Any]], metrics: Sequence[Mapping[str, Any]],
                       project: str | None = None, connection: Connection | None = None,
                       **body: Any) -> AIExperiment:
     """An AI experiment in ``project`` (``budget``, ``parallel_bandwidth`` ... as keyword arguments)."""

@@ -203,8 +203,8 @@ def build_experiment(body: ExperimentCreate, client_id: int = 1, development: bo
         if len(body.tasks) < 2:
             raise InvalidRequest("tasks needs at least 2 tasks", field="tasks")
         costs = [t.cost for t in body.tasks]
-        for i, c in enumerate(costs):
-            if not 0 < c <= 1:
+        for i, cost in enumerate(costs):
+            if not 0 < cost <= 1:
                 raise InvalidRequest("task costs must lie in (0, 1]", field=f"tasks[{i}].cost")
         if len(set(costs)) != len(costs):
             raise InvalidRequest("task costs must be distinct", field="tasks")

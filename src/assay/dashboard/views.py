@@ -13,7 +13,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,7 +111,7 @@ def _encoded(exp: Experiment, name: str, col: Sequence[Any]) -> np.ndarray:
     return x
 
 
-def importances(exp: Experiment, params: dict[str, Sequence[Any]], y: np.ndarray) -> dict[str, float]:
+def importances(exp: Experiment, params: Mapping[str, Sequence[Any]], y: np.ndarray) -> dict[str, float]:
     """How much of the metric's variance each parameter explains on its own (correlation ratio, 0..1):
     categories, or ten quantile bins of a numeric parameter, as groups."""
     out: dict[str, float] = {}
@@ -279,10 +279,13 @@ def _filter(text: str, columns: dict[str, tuple[str, list[Any]]]) -> Callable[[i
             raise InvalidRequest(f"filter: unknown column {m.group(1).strip()!r}; columns are {known}",
                                  field="filter")
         else:
-            needle = part.lower()
-            every = [vals for _, vals in columns.values()]
-            tests.append(lambda i, needle=needle, every=every: any(needle in _text(c[i]) for c in every))
+            tests.append(_text_search(part.lower(), [vals for _, vals in columns.values()]))
     return lambda i: all(t(i) for t in tests)
+
+
+def _text_search(needle: str, every: list[Sequence[Any]]) -> Callable[[int], bool]:
+    """Row ``i`` matches when any column's text contains ``needle``."""
+    return lambda i: any(needle in _text(c[i]) for c in every)
 
 
 def history_page(exp: Experiment, cols: ObservationColumns, *, offset: int = 0, limit: int = PAGE_SIZE,

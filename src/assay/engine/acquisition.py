@@ -74,7 +74,7 @@ def build_acquisition(model: Any, *, n_objectives: int, X_baseline: Any, X_pendi
             best = single.posterior(X_baseline).mean.max().item()
         return LogExpectedImprovement(single, best_f=best)
     if n_objectives == 1:
-        objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if model.num_outputs > 1 else None
+        objective = GenericMCObjective(_first_output) if model.num_outputs > 1 else None
         return qLogNoisyExpectedImprovement(model, X_baseline=X_baseline, sampler=sampler, objective=objective,
                                             X_pending=X_pending, constraints=cons, prune_baseline=True)
     assert ref_point is not None
@@ -229,3 +229,8 @@ def maximize(acqf: Any, enc: Encoder, rng: np.random.Generator, *, exclude: set,
     cv = _score(acqf, Xc)
     best = int(np.argmax(cv))
     return cands[best], float(cv[best])
+
+
+def _first_output(Z: Any, X: Any = None) -> Any:
+    """The objective of a model whose later outputs are constraints: its first output."""
+    return Z[..., 0]

@@ -134,6 +134,7 @@ def hit_and_run(poly: Polytope, n: int, rng: np.random.Generator, *,
             x = proposal
         else:
             new = log_density(proposal)
+            assert logp is not None
             accept = np.log(rng.random(n)) < new - logp
             x = np.where(accept[:, None], proposal, x)
             logp = np.where(accept, new, logp)

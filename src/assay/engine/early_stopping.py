@@ -19,7 +19,7 @@ Curves are lists of metric values in checkpoint order (missing values are skippe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Criterion", "Decision", "decide", "convergence", "asha_rungs", "asha"]
@@ -82,7 +82,7 @@ def asha(curve: Sequence[float], others: Sequence[Sequence[float]], c: Criterion
     return (mine < cutoff) if c.maximize else (mine > cutoff)
 
 
-def decide(curve_by_metric: dict[str, Sequence[float]], others_by_metric: dict[str, Sequence[Sequence[float]]],
+def decide(curve_by_metric: Mapping[str, Sequence[float]], others_by_metric: Mapping[str, Sequence[Sequence[float]]],
            criteria: Sequence[Criterion], checkpoint_count: int, max_checkpoints: int | None = None) -> Decision:
     """The decision for a run's latest checkpoint."""
     reasons: dict[str, bool] = {}

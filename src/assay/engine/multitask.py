@@ -329,7 +329,7 @@ def _candidates(problem: Problem, obs: list[Observation], y: np.ndarray,
     space = problem.space
     pts = [sobol_points(space, 0, _N_SOBOL, problem.seed + 7919 * (problem.n_suggested + 1))]
     # perturb the best points of each task, weighted towards the most expensive ones seen
-    order = np.lexsort((-y, [-(o.task.cost if o.task else 1.0) for o in obs]))
+    order = np.lexsort((-y, np.array([-(o.task.cost if o.task else 1.0) for o in obs])))
     top = [space.to_unit(obs[k].assignments) for k in order[:3]] + \
         [space.to_unit(obs[k].assignments) for k in np.argsort(-y)[:3]]
     for u in top:

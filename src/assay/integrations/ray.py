@@ -97,7 +97,7 @@ class AssaySearch(Searcher):
         self.max_concurrent = max_concurrent
         return True
 
-    def suggest(self, trial_id: str) -> dict | str | None:
+    def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]  # Ray returns FINISHED (a str)
         if trial_id not in self.live:
             if self.max_concurrent and len(self.live) >= self.max_concurrent:
                 return None

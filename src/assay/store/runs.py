@@ -135,7 +135,8 @@ def _files_of(session: Session, run_ids: Sequence[int]) -> dict[int, list[int]]:
     rows = session.execute(select(FileRow.training_run_id, FileRow.id).where(
         FileRow.training_run_id.in_(run_ids), FileRow.uploaded.is_(True)).order_by(FileRow.id)).all()
     for rid, fid in rows:
-        out[rid].append(fid)
+        if rid is not None:
+            out[rid].append(fid)
     return out
 
 
