@@ -84,22 +84,7 @@ class Space:
         return lo, hi
 
     def _from_unit(self, p: Parameter, u: float) -> Any:
-        u = min(max(float(u), 0.0), 1.0)
-        if p.grid:
-            grid = sorted(p.grid)
-            idx = min(int(u * len(grid)), len(grid) - 1)
-            return int(grid[idx]) if p.type == "int" else float(grid[idx])
-        if p.type == "categorical":
-            k = len(p.categorical_values)
-            return p.categorical_values[min(int(u * k), k - 1)]
-        lo, hi = self._lohi(p)
-        x = lo + u * (hi - lo)
-        if p.is_log:
-            x = 10.0**x
-        assert p.bounds is not None
-        if p.type == "int":
-            return int(min(max(round(x), p.bounds.min), p.bounds.max))
-        return float(min(max(x, p.bounds.min), p.bounds.max))
+        return self._column_from_unit(p, np.array([float(u)]))[0]
 
     def _to_unit(self, p: Parameter, value: Any) -> float:
         if p.grid:
