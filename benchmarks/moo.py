@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.optimizers import assay_parameters
+from benchmarks.optimizers import WorkerPipe, assay_parameters
 from benchmarks.space import Param, double, sample, to_json
 
 HERE = Path(__file__).resolve().parent
@@ -234,41 +234,18 @@ class AxMethod(Method):
         if not py.exists():
             raise RuntimeError(f"{AX_VENV} is missing: run `python -m benchmarks.moo --setup-ax`")
         # its own torch extension cache: Ax's BoTorch compiles its fused kernel from another source path
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-               "TORCH_EXTENSIONS_DIR": str(AX_VENV / "torch_extensions")}
-        self.proc = subprocess.Popen([str(py), "-m", "benchmarks.moo_ax"], cwd=ROOT, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._call({"cmd": "init", "params": to_json(p.params), "objectives": list(p.objectives),
-                    "constraints": [list(c) for c in p.constraints], "seed": seed, "budget": budget})
-
-    def _call(self, msg: dict[str, Any]) -> Any:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(msg) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the Ax worker died (exit {self.proc.poll()})")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(f"Ax worker: {reply['error']}")
-        return reply.get("result")
+        self.worker = WorkerPipe(py, "benchmarks.moo_ax", "Ax", TORCH_EXTENSIONS_DIR=str(AX_VENV / "torch_extensions"))
+        self.worker.call({"cmd": "init", "params": to_json(p.params), "objectives": list(p.objectives),
+                          "constraints": [list(c) for c in p.constraints], "seed": seed, "budget": budget})
 
     def ask(self) -> dict[str, Any]:
-        return self._call({"cmd": "ask"})
+        return self.worker.call({"cmd": "ask"})
 
     def tell(self, x: dict[str, Any], values: dict[str, float]) -> None:
-        self._call({"cmd": "tell", "x": x, "values": values})
+        self.worker.call({"cmd": "tell", "x": x, "values": values})
 
     def close(self) -> None:
-        try:
-            self._call({"cmd": "close"})
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.worker.close(timeout=60)
 
 
 METHODS: dict[str, Callable[[MOProblem, int, int], Method]] = {

@@ -277,43 +277,55 @@ class HeboOptimizer:
         pass
 
 
-class SubprocessOptimizer:
-    """Any registered optimizer run by another interpreter (``python -m benchmarks.worker``), JSON lines."""
+class WorkerPipe:
+    """A Python module run by another interpreter, spoken to in JSON lines (``{"cmd": ...}`` → ``{"result"}``)."""
 
-    def __init__(self, python: Path, name: str, params: list[Param], seed: int, budget: int) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        self.proc = subprocess.Popen([str(python), "-m", "benchmarks.worker"], cwd=ROOT, env=env, text=True,
+    def __init__(self, python: Path, module: str, label: str, **env: str) -> None:
+        self.label = label
+        full = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                **env}
+        self.proc = subprocess.Popen([str(python), "-m", module], cwd=ROOT, env=full, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._call({"cmd": "init", "name": name, "params": to_json(params), "seed": seed, "budget": budget})
 
-    def _call(self, msg: dict[str, Any]) -> Any:
+    def call(self, msg: dict[str, Any]) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"worker for {msg.get('name', 'optimizer')} died (exit {self.proc.poll()})")
+            raise RuntimeError(f"the {self.label} worker died (exit {self.proc.poll()})")
         reply = json.loads(line)
         if "error" in reply:
-            raise RuntimeError(f"worker: {reply['error']}")
+            raise RuntimeError(f"{self.label} worker: {reply['error']}")
         return reply.get("result")
 
-    def ask(self) -> dict[str, Any]:
-        return self._call({"cmd": "ask"})
-
-    def tell(self, x: dict[str, Any], value: float) -> None:
-        self._call({"cmd": "tell", "x": x, "value": value})
-
-    def close(self) -> None:
+    def close(self, timeout: float = 30) -> None:
         try:
-            self._call({"cmd": "close"})
+            self.call({"cmd": "close"})
         except Exception:
             pass
         try:
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class SubprocessOptimizer:
+    """Any registered optimizer run by another interpreter (``python -m benchmarks.worker``), JSON lines."""
+
+    def __init__(self, python: Path, name: str, params: list[Param], seed: int, budget: int) -> None:
+        self.worker = WorkerPipe(python, "benchmarks.worker", name)
+        self.worker.call({"cmd": "init", "name": name, "params": to_json(params), "seed": seed, "budget": budget})
+
+    def ask(self) -> dict[str, Any]:
+        return self.worker.call({"cmd": "ask"})
+
+    def tell(self, x: dict[str, Any], value: float) -> None:
+        self.worker.call({"cmd": "tell", "x": x, "value": value})
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 def _hebo_python() -> Path | None:

@@ -86,7 +86,7 @@ def test_subprocess_worker_speaks_the_protocol() -> None:
             opt.tell(x, problems.mixed(x))
     finally:
         opt.close()
-    assert opt.proc.returncode == 0
+    assert opt.worker.proc.returncode == 0
 
 
 def test_assay_parameters_cover_every_kind() -> None:
