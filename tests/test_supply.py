@@ -175,3 +175,43 @@ def test_processes_share_one_supply(tmp_path: Path, database_url: str) -> None:
         assert len({repr(sorted(a.items())) for a in got}) == 24  # no point handed out twice
     finally:
         proc.stop()
+
+
+def _stock(svc: Service, eid: str, points: list[dict]) -> None:
+    """Store model candidates for ``eid`` the way the supplier does (plan under the lease, then stock)."""
+    from assay.engine.problem import Candidate
+
+    plan = svc.supply_plan(int(eid), "test", 60.0, True)
+    assert plan is not None
+    problem, _, basis = plan
+    svc.supply_stock(int(eid), "test", problem, [Candidate(dict(p), source="gp:logei") for p in points], basis)
+
+
+def _stocked(svc: Service, eid: str) -> int:
+    from assay.store import repository as repo
+
+    with svc.store.read() as s:
+        return repo.count_candidates(s, int(eid), None)
+
+
+def test_a_changed_set_of_open_suggestions_makes_stored_candidates_stale(service: Service) -> None:
+    _attach(service, timeout=0.2, start=False)  # nobody computes: the test stocks candidates itself
+    eid = _experiment(service, 8)
+    _stock(service, eid, [{"x1": 1.0, "x2": 2.0}, {"x1": 3.0, "x2": 4.0}])
+    assert _stocked(service, eid) == 2
+    claimed = service.create_suggestion(eid)  # claiming a candidate keeps the others (computed as a batch)
+    assert claimed.assignments == {"x1": 1.0, "x2": 2.0} and _stocked(service, eid) == 1
+    user = service.create_suggestion(eid, {"assignments": {"x1": 0.5, "x2": 0.5}})  # unknown to the candidates
+    assert user.source == "user" and _stocked(service, eid) == 0
+    _stock(service, eid, [{"x1": 5.0, "x2": 6.0}])
+    service.delete_suggestions(eid, user.id)  # the candidates assumed it pending
+    assert _stocked(service, eid) == 0
+
+
+def test_stored_candidates_never_repeat_an_open_suggestion(service: Service) -> None:
+    _attach(service, timeout=0.2, start=False)
+    eid = _experiment(service, 8)
+    user = service.create_suggestion(eid, {"assignments": {"x1": 0.5, "x2": 0.5}})
+    _stock(service, eid, [{"x1": 0.5, "x2": 0.5}, {"x1": 3.0, "x2": 4.0}])  # computed before it opened
+    assert _stocked(service, eid) == 1
+    assert service.create_suggestion(eid).assignments == {"x1": 3.0, "x2": 4.0} != user.assignments

@@ -53,6 +53,8 @@ MAX_AHEAD = 4
 RANDOM_STOCK = 256
 #: fewer fresh candidates than this after a claim wakes the supplier
 LOW_WATER = 128
+#: ``delete_candidates(below_basis=...)`` that drops every model candidate (not the random stock)
+_ALL_BASES = 2**62
 
 
 def space_of(exp: Experiment) -> Space:
@@ -467,6 +469,8 @@ class Service:
             except IntegrityError:
                 out = self._prior_suggestion(eid, key)
             if isinstance(out, Suggestion):
+                if out.source == "user" or out.source.startswith("queued:"):
+                    self._changed(eid)  # its candidates were dropped: precompute for the new pending point
                 break
             if out == "inline" or sup is None or deadline is None:
                 out = self._suggest_inline(eid, req, key, client_id, random_only, for_run=for_run)
@@ -514,8 +518,10 @@ class Service:
                 out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source="user",
                                              idempotency_key=key)
                 repo.bump_suggested(s, eid)
+                self._pending_changed(s, exp)
                 return out
             if n_queued and (q := self._pop_valid_queued(s, exp)) is not None:
+                self._pending_changed(s, exp)
                 return repo.insert_suggestion(s, eid, q.assignments, task=q.task, metadata=req.metadata,
                                               source=f"queued:{q.id}", idempotency_key=key)
             if not self._pooled(exp, random_only):
@@ -539,6 +545,14 @@ class Service:
         if refill and self.supplier is not None:
             self.supplier.notify(eid)  # the stock runs low: compute more for the next requests
         return out
+
+    def _pending_changed(self, s: Session, exp: Experiment) -> None:
+        """The open suggestions changed other than by claiming a candidate or observing one (a user-made,
+        queued or inline suggestion opened, open ones deleted): stored model candidates were computed
+        for the old pending points, so they are stale (random stock is not: it ignores pending points).
+        The supplier is told after the commit (``_changed``) or by the next request's wait."""
+        if self.supplier is not None and exp.type != "random":
+            repo.delete_candidates(s, exp.id, below_basis=_ALL_BASES)
 
     def _min_basis(self, s: Session, exp: Experiment) -> int:
         """Candidates computed on fewer observations than this are stale: with parallel_bandwidth B,
@@ -570,6 +584,7 @@ class Service:
                     if now_n != n and positional and attempt < 7:
                         continue  # a concurrent request used this position: compute the next one
                     repo.bump_suggested(s, eid)
+                    self._pending_changed(s, exp)
                     return repo.insert_suggestion(s, eid, cand.assignments, task=cand.task, metadata=req.metadata,
                                                   source=source, idempotency_key=key)
             except IntegrityError:
@@ -636,6 +651,11 @@ class Service:
                                        problem.space.linear_constraints, problem.metrics, problem.tasks,
                                        problem.parallel_bandwidth)
             if same and exp.state == "active":
+                if basis >= 0:  # a point opened while this was computed (e.g. a user-made one) is not offered again
+                    space = problem.space
+                    open_, _ = repo.list_suggestions(s, experiment_id, state="open")
+                    taken = {space.key(o.assignments) for o in open_}
+                    cands = [c for c in cands if space.key(c.assignments) not in taken]
                 repo.insert_candidates(s, experiment_id, [(c.assignments, c.task, c.source) for c in cands], basis,
                                        refill_at=LOW_WATER if basis < 0 else 0)
                 repo.bump_suggested(s, experiment_id, len(cands))  # their positions in the sequence are used
@@ -710,6 +730,8 @@ class Service:
                 n = repo.delete_suggestions(s, eid, suggestion_id=sid)
             else:
                 n = repo.delete_suggestions(s, eid, state=None if state == "all" else state)
+            if n and self.supplier is not None and row.type != "random":  # candidates assumed them pending
+                repo.delete_candidates(s, eid, below_basis=_ALL_BASES)
             record(s, actor, "suggestion.delete", "experiment", eid,
                    {"suggestion": None if suggestion_id is None else str(suggestion_id), "state": state, "count": n},
                    client_id=row.client_id)
