@@ -551,7 +551,7 @@ class Service:
         queued or inline suggestion opened, open ones deleted): stored model candidates were computed
         for the old pending points, so they are stale (random stock is not: it ignores pending points).
         The supplier is told after the commit (``_changed``) or by the next request's wait."""
-        if self.supplier is not None and exp.type != "random":
+        if self._pooled(exp, False) and exp.type != "random":
             repo.delete_candidates(s, exp.id, below_basis=_ALL_BASES)
 
     def _min_basis(self, s: Session, exp: Experiment) -> int:
