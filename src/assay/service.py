@@ -1046,9 +1046,10 @@ class Service:
         return Experiment(**{**exp.__dict__, "progress": progress}), cols, open_sugs, queued
 
     def experiment_marker(self, experiment_id: Any, *, client_id: int | None = None) -> str:
-        """A short string that changes whenever the experiment, its observations or open suggestions change."""
+        """A short string that changes whenever the experiment, its observations (added, edited or deleted), its open
+        or queued suggestions change."""
         eid = _int_id(experiment_id, "experiment")
         with self.store.read() as s:
             exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
-            parts = (exp.updated, exp.state, *repo.experiment_marker(s, eid), len(repo.list_queued(s, eid)))
+            parts = (exp.updated, exp.state, *repo.experiment_marker(s, eid))
         return "-".join(str(p) for p in parts)

@@ -165,3 +165,25 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
     assert httpx.get(f"{server.url}/dashboard/static/..%2Fviews.py").status_code == 404
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and "/dashboard/static/experiments.js" in page.text
+
+
+def test_marker_changes_when_an_observation_is_edited_or_deleted(server) -> None:  # type: ignore[no-untyped-def]
+    v1 = f"{server.url}/v1/experiments"
+    e = httpx.post(v1, json={"name": "m", "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
+                             "metrics": [{"name": "y"}]}).json()
+    obs = [httpx.post(f"{v1}/{e['id']}/observations", json={"assignments": {"x": x}, "values": [{"name": "y", "value": x}]})
+           .json()["id"] for x in (0.1, 0.2, 0.3)]
+    url = f"{server.url}/dashboard/api/experiments/{e['id']}/marker"
+    m0 = httpx.get(url).json()["marker"]
+    assert httpx.get(url).json()["marker"] == m0  # stable while nothing changes
+    # an edit keeps the count and the newest id: the marker must still change
+    r = httpx.put(f"{v1}/{e['id']}/observations/{obs[1]}", json={"values": [{"name": "y", "value": 9.0}]})
+    assert r.status_code == 200
+    m1 = httpx.get(url).json()["marker"]
+    assert m1 != m0
+    page = httpx.get(f"{server.url}/dashboard/api/experiments/{e['id']}").json()
+    assert page["marker"] == m1 and page["points"]["metrics"]["y"] == [0.1, 9.0, 0.3]
+    assert httpx.delete(f"{v1}/{e['id']}/observations/{obs[0]}").status_code in (200, 204)
+    m2 = httpx.get(url).json()["marker"]
+    assert m2 not in (m0, m1)
+    assert httpx.get(f"{server.url}/dashboard/api/experiments/{e['id']}").json()["points"]["metrics"]["y"] == [9.0, 0.3]

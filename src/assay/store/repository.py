@@ -513,16 +513,17 @@ def has_queued(session: Session, experiment_id: int) -> bool:
 
 
 # -- dashboard -----------------------------------------------------------------------------
-def experiment_marker(session: Session, experiment_id: int) -> tuple[int, int, int, int]:
-    """Cheap change marker: (observation count, newest observation id, suggestion rows, newest suggestion id)."""
-    n_obs, last_obs = session.execute(
-        select(func.count(ObservationRow.id), func.coalesce(func.max(ObservationRow.id), 0))
-        .where(ObservationRow.experiment_id == experiment_id)).one()
+def experiment_marker(session: Session, experiment_id: int) -> tuple[int, ...]:
+    """Cheap change marker: (observation count, newest observation id, observations version (bumped by edits
+    and deletions), open suggestion rows, newest open suggestion id, queued rows, newest queued id)."""
     n_sug, last_sug = session.execute(
         select(func.count(SuggestionRow.id), func.coalesce(func.max(SuggestionRow.id), 0))
         .where(SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False),
                SuggestionRow.state == "open")).one()
-    return int(n_obs), int(last_obs), int(n_sug), int(last_sug)
+    n_queued, last_queued = session.execute(
+        select(func.count(QueuedSuggestionRow.id), func.coalesce(func.max(QueuedSuggestionRow.id), 0))
+        .where(QueuedSuggestionRow.experiment_id == experiment_id)).one()
+    return (*observation_marker(session, experiment_id), int(n_sug), int(last_sug), int(n_queued), int(last_queued))
 
 
 # -- observation summaries -----------------------------------------------------------------
