@@ -89,9 +89,10 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     # importance: one bar per parameter
     assert sorted(page.evaluate("document.getElementById('plot-importance').data[0].y")) == ["opt", "x1", "x2"]
     # parallel coordinates: 3 parameters + 1 metric, one line per successful observation
-    dims = page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions.map(d => d.values.length)")
+    dims = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions.map(d => d.values.length)")
     assert dims == [28, 28, 28, 28]
-    assert page.locator("#plot-parcoords .parcoords").count() == 1
+    assert page.locator("#plot-parcoords svg.parcoords .axis").count() == 4
+    assert page.locator("#plot-parcoords canvas").count() == 1 and page.locator("#plot-parcoords .gl-canvas").count() == 0
     # slice and contour
     assert plot_points(page, "plot-slice") == 28
     page.wait_for_function("document.getElementById('plot-contour').data !== undefined")
@@ -155,12 +156,23 @@ def test_parallel_coordinates_brushing_selects_and_filters(page: Any, data: Data
     page.mouse.move(x, box["y"] + 0.45 * box["height"], steps=5)
     page.mouse.move(x, box["y"] + 0.7 * box["height"], steps=5)
     page.mouse.up()
-    page.wait_for_function("!!document.getElementById('plot-parcoords').data[0].dimensions[0].constraintrange")
-    lo, hi = page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions[0].constraintrange")
+    page.wait_for_function("!!document.getElementById('plot-parcoords').parcoords.dimensions[0].constraintrange")
+    lo, hi = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions[0].constraintrange")
     ok = [o for o in observations(data, data.single) if not o["failed"]]
     inside = [o for o in ok if lo <= o["assignments"]["x1"] <= hi]
     assert 0 < len(inside) < len(ok)
     expect(page.locator("#par-note")).to_have_text(f"{len(inside)} of {len(ok)} lines selected (x1).")
+    # an axis title dragged past its neighbour moves the axis; the brushed range goes with it
+    title = page.locator("#plot-parcoords .axis-title").first.bounding_box()
+    nxt = page.locator("#plot-parcoords .axis-title").nth(1).bounding_box()
+    page.mouse.move(title["x"] + title["width"] / 2, title["y"] + title["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(nxt["x"] + nxt["width"] + 20, title["y"] + title["height"] / 2, steps=5)
+    page.mouse.up()
+    order = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions.map(d => d.label)")
+    assert order[:2] == ["x2", "x1"]
+    assert page.locator("#plot-parcoords .brush-range:not([display])").count() == 1
+    assert page.locator("#plot-parcoords .axis").nth(1).locator(".brush-range:not([display])").count() == 1
     # the selection becomes a history filter over every observation
     page.get_by_role("button", name="Show the selected observations in the history").click()
     assert page.locator("#history-filter").input_value().startswith("failed = no, x1 >= ")
@@ -382,7 +394,7 @@ def test_large_experiment_draws_a_labelled_sample_and_pages_the_history(page: An
             {"assignments": {"a": y, "b": 1 - y}, "values": [{"name": "y", "value": y}]} for y in ys])
     open_experiment(page, data, e.id)
     assert plot_points(page, "plot-trace") == plot_points(page, "plot-slice") == 1000
-    assert page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions[0].values.length") == 1000
+    assert page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions[0].values.length") == 1000
     assert plot_points(page, "plot-contour", trace=1) == 1000
     expect(page.locator("#sample-note")).to_contain_text("show 1000 of 1500 observations")
     # the best-seen line and the best-assignment table use every observation
@@ -410,10 +422,13 @@ def test_light_and_dark_color_schemes(browser: Any, data: Data) -> None:
         pg.goto(f"{data.server.url}/experiments/{data.multi}")
         pg.wait_for_selector(DRAWN, timeout=60_000)
         assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == rgb
-        for div in ("plot-trace", "plot-parcoords", "plot-pareto"):
+        for div in ("plot-trace", "plot-pareto"):
             assert pg.evaluate(f"document.getElementById('{div}').layout.paper_bgcolor") == bg
         fg = pg.evaluate("getComputedStyle(document.body).color")
         assert fg != rgb  # text stays readable on the background
+        # the parallel coordinates' labels use the scheme's text color (CSS --fg)
+        fill = pg.evaluate("document.querySelector('#plot-parcoords .axis-title').getAttribute('fill')")
+        assert fill == pg.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fg').trim()")
         ctx.close()
         assert not errors, errors
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import json
@@ -160,11 +162,16 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
     r = httpx.get(base + "/history", params={"filter": "w = 2"})
     assert r.status_code == 400 and r.json()["field"] == "filter" and "'w'" in r.json()["message"]
     assert httpx.get(base + "/observations.csv").text.count("\n") == 4
-    js = httpx.get(f"{server.url}/dashboard/static/plotly.min.js")
-    assert js.status_code == 200 and len(js.content) > 1_000_000
+    js = httpx.get(f"{server.url}/dashboard/static/plotly-cartesian-4.1.1.min.js")
+    assert js.status_code == 200 and 1_000_000 < len(js.content) < 2_000_000  # the cartesian bundle, not the full one
+    assert "immutable" in js.headers["cache-control"]
     assert httpx.get(f"{server.url}/dashboard/static/..%2Fviews.py").status_code == 404
     page = httpx.get(server.url + "/")
-    assert page.status_code == 200 and "/dashboard/static/experiments.js" in page.text
+    assert page.status_code == 200 and "/dashboard/static/experiments.js?v=" in page.text
+    # the pages name their scripts with a content hash: those URLs are cached for good, plain ones revalidate
+    url = re.search(r'"(/dashboard/static/experiments\.js\?v=[0-9a-f]+)"', page.text).group(1)
+    assert "immutable" in httpx.get(server.url + url).headers["cache-control"]
+    assert httpx.get(server.url + "/dashboard/static/experiments.js?v=stale").headers["cache-control"] == "no-cache"
 
 
 def test_marker_changes_when_an_observation_is_edited_or_deleted(server) -> None:  # type: ignore[no-untyped-def]

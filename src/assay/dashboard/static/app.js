@@ -106,14 +106,15 @@ const Assay = (() => {
 
   const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
+  const PLOTLY_URL = "/dashboard/static/plotly-cartesian-4.1.1.min.js"; // routes.PLOTLY_URL
   let plotlyLoading = null;
-  /** Plotly.js (4.8 MB) loads after the page's first data, so summaries and tables show at once. */
+  /** Plotly.js (its 1.5 MB "cartesian" bundle) loads beside the page's first data; summaries and tables do not wait. */
   function loadPlotly() {
     if (window.Plotly) return Promise.resolve(window.Plotly);
     if (!plotlyLoading) plotlyLoading = new Promise((resolve, reject) => {
-      const s = el("script", { src: "/dashboard/static/plotly.min.js" });
+      const s = el("script", { src: PLOTLY_URL });
       s.addEventListener("load", () => resolve(window.Plotly));
-      s.addEventListener("error", () => { plotlyLoading = null; reject(new Error("could not load plotly.min.js")); });
+      s.addEventListener("error", () => { plotlyLoading = null; reject(new Error("could not load Plotly.js")); });
       document.head.append(s);
     });
     return plotlyLoading;

@@ -170,29 +170,30 @@
     return parts.join(", ");
   }
 
+  let pc = null; // the Assay.Parcoords drawing (parcoords.js: canvas + SVG, no WebGL)
   function renderParcoords() {
     const pts = rows.filter((r) => !r.failed && metrics().every((m) => r.m[m.name] !== null && r.m[m.name] !== undefined));
     const div = $("plot-parcoords");
-    if (!pts.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs observations." })); $("par-note").textContent = ""; return; }
-    div.querySelector("p.empty")?.remove();
+    if (!pts.length) {
+      if (pc) { pc.destroy(); pc = null; }
+      div.replaceChildren(el("p", { class: "empty", text: "Needs observations." })); $("par-note").textContent = ""; return;
+    }
     const dims = [
       ...params().map((p) => dimension(p.name, pts.map((r) => r.p[p.name] ?? null), p)),
       ...metrics().map((m) => dimension(m.name, pts.map((r) => r.m[m.name]))),
     ];
     par = { pts, dims };
     const cm = optimized()[0] || metrics()[0];
-    const t = Assay.theme();
-    plot(div, [{ type: "parcoords", dimensions: dims.map(({ name, param, ...d }) => d), labelfont: { color: t.fg }, tickfont: { color: t.fg }, rangefont: { color: t.muted },
-      line: { color: pts.map((r) => r.m[cm.name]), colorscale: "Viridis", reversescale: cm.objective === "minimize", showscale: true,
-        colorbar: { title: { text: cm.name } } } }], layout({ margin: { l: 70, r: 70, t: 50, b: 30 } }));
-    if (!div.dataset.brushing) {
-      div.dataset.brushing = "on";
-      div.on("plotly_restyle", () => {
-        brush = {};
-        for (const d of (div.data && div.data[0] && div.data[0].dimensions) || []) if (d.constraintrange) brush[d.label] = d.constraintrange;
-        brushNote();
-      });
-    }
+    if (!pc) pc = new Assay.Parcoords(div, { onBrush: (ds) => {
+      brush = {};
+      for (const d of ds) if (d.constraintrange) brush[d.label] = d.constraintrange;
+      brushNote();
+    } });
+    // the drawing keeps the user's axis order across refreshes
+    const order = pc.dimensions.map((d) => d.label);
+    const at = (d) => (order.includes(d.label) ? order.indexOf(d.label) : order.length);
+    const shown = dims.map(({ name, param, ...d }) => d).sort((a, b) => at(a) - at(b));
+    pc.setData(shown, { values: pts.map((r) => r.m[cm.name]), reverse: cm.objective === "minimize", title: cm.name }, Assay.theme());
     brushNote();
   }
 

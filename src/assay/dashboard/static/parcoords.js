@@ -1,0 +1,269 @@
+/* Parallel coordinates drawn by the page, without WebGL: the lines on a <canvas>, the axes, ticks, brushes and
+   color bar in SVG. Drag along an axis to select a range (brushing; a click on the axis clears it); drag an axis
+   title sideways to move the axis. Handles a few thousand lines in milliseconds in any browser. */
+"use strict";
+(() => {
+  const NS = "http://www.w3.org/2000/svg";
+  const M = { l: 70, r: 100, t: 56, b: 28 };
+  // Viridis, 9 evenly spaced stops (the scale Plotly uses)
+  const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
+    .map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+  const BUCKETS = 32; // lines are stroked per color bucket: one canvas path each
+
+  function svg(tag, attrs = {}, text) {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function viridis(t) {
+    const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2), f = x - i;
+    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
+    return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
+  }
+
+  /** About five round tick values between lo and hi. */
+  function ticks(lo, hi) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const raw = span / 5, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
+    const step = (r >= 5 ? 10 : r >= 2 ? 5 : r >= 1 ? 2 : 1) * mag;
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12));
+    return out;
+  }
+
+  const finite = (v) => typeof v === "number" && isFinite(v);
+
+  class Parcoords {
+    /** div: the host element; opts.onBrush(dimensions) is called whenever a brushed range changes. */
+    constructor(div, opts = {}) {
+      this.div = div;
+      this.onBrush = opts.onBrush || (() => {});
+      this.dimensions = [];
+      this.color = { values: [], reverse: false, title: "" };
+      this.canvas = document.createElement("canvas");
+      this.canvas.className = "parcoords-lines";
+      this.svg = svg("svg", { class: "parcoords", "aria-hidden": "true" });
+      Object.assign(this.canvas.style, { position: "absolute", left: "0", top: "0" });
+      Object.assign(this.svg.style, { position: "absolute", left: "0", top: "0", overflow: "visible", touchAction: "none" });
+      div.style.position = "relative";
+      div.replaceChildren(this.canvas, this.svg);
+      div.parcoords = this;
+      this.resize = new ResizeObserver(() => this.draw());
+      this.resize.observe(div);
+    }
+
+    destroy() { this.resize.disconnect(); delete this.div.parcoords; this.div.replaceChildren(); }
+
+    /**
+     * dims: [{label, values, range?, tickvals?, ticktext?, constraintrange?}] (one value per line, null = missing);
+     * color: {values, reverse, title} (the metric that colors the lines).
+     */
+    setData(dims, color, theme) {
+      this.dimensions = dims.map((d) => {
+        const vals = d.values.filter(finite);
+        let [lo, hi] = d.range || (vals.length ? [Math.min(...vals), Math.max(...vals)] : [0, 1]);
+        if (!(hi > lo)) { const pad = Math.abs(lo) * 0.5 || 1; lo -= pad; hi += pad; }
+        return Object.assign({}, d, { range: [lo, hi] });
+      });
+      this.color = color;
+      this.theme = theme;
+      this.draw();
+    }
+
+    get lines() { return this.dimensions.length ? this.dimensions[0].values.length : 0; }
+
+    /** Lines inside every brushed range. */
+    selected() {
+      const active = this.dimensions.filter((d) => d.constraintrange);
+      const out = new Uint8Array(this.lines).fill(1);
+      for (const d of active) {
+        const [lo, hi] = d.constraintrange;
+        d.values.forEach((v, i) => { if (!(finite(v) && v >= lo && v <= hi)) out[i] = 0; });
+      }
+      return { mask: out, any: active.length > 0 };
+    }
+
+    geometry() {
+      const w = this.div.clientWidth, h = this.div.clientHeight, n = this.dimensions.length;
+      const x = (i) => (n === 1 ? (M.l + w - M.r) / 2 : M.l + (i * (w - M.l - M.r)) / (n - 1));
+      const y = (d, v) => M.t + (1 - (v - d.range[0]) / (d.range[1] - d.range[0])) * (h - M.t - M.b);
+      const inv = (d, py) => d.range[0] + (1 - (py - M.t) / (h - M.t - M.b)) * (d.range[1] - d.range[0]);
+      return { w, h, x, y, inv };
+    }
+
+    draw() {
+      const { w, h } = this.geometry();
+      if (!w || !h || !this.dimensions.length) return;
+      this.drawLines();
+      this.drawAxes();
+      this.svg.setAttribute("width", w);
+      this.svg.setAttribute("height", h);
+    }
+
+    drawLines() {
+      const { w, h, x, y } = this.geometry();
+      const ratio = window.devicePixelRatio || 1;
+      const c = this.canvas;
+      c.width = Math.round(w * ratio); c.height = Math.round(h * ratio);
+      c.style.width = w + "px"; c.style.height = h + "px";
+      const g = c.getContext("2d");
+      g.setTransform(ratio, 0, 0, ratio, 0, 0);
+      g.clearRect(0, 0, w, h);
+      const dims = this.dimensions, n = this.lines;
+      const cv = this.color.values.filter(finite);
+      const clo = cv.length ? Math.min(...cv) : 0, chi = cv.length ? Math.max(...cv) : 1;
+      const { mask, any } = this.selected();
+      const path = (i) => {
+        let pen = false;
+        for (let k = 0; k < dims.length; k++) {
+          const v = dims[k].values[i];
+          if (!finite(v)) { pen = false; continue; }
+          const px = x(k), py = y(dims[k], v);
+          if (pen) g.lineTo(px, py); else { g.moveTo(px, py); pen = true; }
+        }
+      };
+      g.lineWidth = 1;
+      if (any) { // unselected lines: faint, underneath
+        g.strokeStyle = this.theme && this.theme.muted ? this.theme.muted : "#999";
+        g.globalAlpha = 0.18;
+        g.beginPath();
+        for (let i = 0; i < n; i++) if (!mask[i]) path(i);
+        g.stroke();
+      }
+      const buckets = Array.from({ length: BUCKETS }, () => []);
+      for (let i = 0; i < n; i++) {
+        if (!mask[i]) continue;
+        let t = chi > clo && finite(this.color.values[i]) ? (this.color.values[i] - clo) / (chi - clo) : 0.5;
+        if (this.color.reverse) t = 1 - t;
+        buckets[Math.min(BUCKETS - 1, Math.floor(t * BUCKETS))].push(i);
+      }
+      g.globalAlpha = n > 300 ? 0.45 : 0.75;
+      buckets.forEach((rows, b) => {
+        if (!rows.length) return;
+        g.strokeStyle = viridis((b + 0.5) / BUCKETS);
+        g.beginPath();
+        for (const i of rows) path(i);
+        g.stroke();
+      });
+      g.globalAlpha = 1;
+      this.scale = { lo: clo, hi: chi };
+    }
+
+    drawAxes() {
+      const { w, h, x, y } = this.geometry();
+      const t = this.theme || {};
+      const fg = t.fg || "#222", muted = t.muted || "#666", border = t.border || "#ccc", accent = t.accent || "#0550ae";
+      const root = svg("g", { "font-size": "11", fill: fg });
+      this.dimensions.forEach((d, k) => {
+        const g = svg("g", { class: "axis", transform: `translate(${x(k)},0)` });
+        g.append(svg("line", { x1: 0, x2: 0, y1: M.t, y2: h - M.b, stroke: fg, "stroke-width": 1 }));
+        const tv = d.tickvals || ticks(d.range[0], d.range[1]);
+        tv.forEach((v, j) => {
+          if (v < d.range[0] - 1e-9 || v > d.range[1] + 1e-9) return;
+          const py = y(d, v);
+          g.append(svg("line", { x1: -4, x2: 0, y1: py, y2: py, stroke: fg }));
+          g.append(svg("text", { x: -7, y: py + 4, "text-anchor": "end", fill: fg, stroke: t.bg || "#fff", "stroke-width": 3,
+            "paint-order": "stroke" }, d.ticktext ? d.ticktext[j] : Assay.fmt(v, 3)));
+        });
+        g.append(svg("rect", { class: "brush-range", x: -6, width: 12, fill: accent, "fill-opacity": 0.35, stroke: accent }));
+        this.placeBrush(g, d, y);
+        const title = svg("text", { class: "axis-title", x: 0, y: M.t - 26, "text-anchor": "middle", "font-size": "12",
+          "font-weight": "600", fill: fg, style: "cursor: ew-resize" }, d.label);
+        const range = svg("text", { x: 0, y: M.t - 10, "text-anchor": "middle", fill: muted },
+          d.ticktext ? "" : `${Assay.fmt(d.range[0], 3)} – ${Assay.fmt(d.range[1], 3)}`);
+        const brush = svg("rect", { class: "axis-brush", x: -12, width: 24, y: M.t, height: h - M.t - M.b,
+          fill: "transparent", style: "cursor: crosshair" });
+        g.append(title, range, brush);
+        this.brushing(brush, g, d);
+        this.moving(title, g, k);
+        root.append(g);
+      });
+      // the color bar
+      const cx = w - M.r + 40, top = M.t, bot = h - M.b;
+      const grad = svg("linearGradient", { id: "pc-grad-" + this.div.id, x1: 0, x2: 0, y1: 1, y2: 0 });
+      VIRIDIS.forEach((_, i) => {
+        const f = i / (VIRIDIS.length - 1);
+        grad.append(svg("stop", { offset: f, "stop-color": viridis(this.color.reverse ? 1 - f : f) }));
+      });
+      const s = this.scale || { lo: 0, hi: 1 };
+      root.append(svg("defs", {}), svg("rect", { x: cx, y: top, width: 14, height: bot - top, fill: `url(#pc-grad-${this.div.id})`,
+        stroke: border }),
+      svg("text", { x: cx + 18, y: top + 4, fill: fg }, Assay.fmt(s.hi, 4)),
+      svg("text", { x: cx + 18, y: bot + 4, fill: fg }, Assay.fmt(s.lo, 4)),
+      svg("text", { x: cx + 7, y: top - 10, "text-anchor": "middle", "font-weight": "600", fill: fg }, this.color.title || ""));
+      root.querySelector("defs").append(grad);
+      this.svg.replaceChildren(root);
+    }
+
+    /** Show (or hide) the brushed range of axis group g. */
+    placeBrush(g, d, y) {
+      const r = g.querySelector(".brush-range");
+      if (!d.constraintrange) { r.setAttribute("display", "none"); return; }
+      const [lo, hi] = d.constraintrange;
+      const top = y(d, Math.min(hi, d.range[1])), bot = y(d, Math.max(lo, d.range[0]));
+      r.removeAttribute("display");
+      r.setAttribute("y", top);
+      r.setAttribute("height", Math.max(bot - top, 1));
+    }
+
+    /** Drag along an axis: select [lo, hi]; a click without a drag clears the axis's range. While dragging only
+        the lines and this axis's range are redrawn (the axes stay, so the pointer capture holds). */
+    brushing(rect, g, d) {
+      rect.addEventListener("pointerdown", (ev) => {
+        ev.preventDefault();
+        rect.setPointerCapture(ev.pointerId);
+        const { y, inv } = this.geometry();
+        const top = this.svg.getBoundingClientRect().top;
+        const y0 = ev.clientY - top;
+        let moved = false;
+        const clamp = (v) => Math.min(Math.max(v, d.range[0]), d.range[1]);
+        const move = (e) => {
+          const y1 = e.clientY - top;
+          if (Math.abs(y1 - y0) < 3 && !moved) return;
+          moved = true;
+          const a = clamp(inv(d, y0)), b = clamp(inv(d, y1));
+          d.constraintrange = [Math.min(a, b), Math.max(a, b)];
+          this.drawLines();
+          this.placeBrush(g, d, y);
+        };
+        const up = (e) => {
+          rect.removeEventListener("pointermove", move);
+          rect.removeEventListener("pointerup", up);
+          if (!moved) delete d.constraintrange; else move(e);
+          this.draw();
+          this.onBrush(this.dimensions);
+        };
+        rect.addEventListener("pointermove", move);
+        rect.addEventListener("pointerup", up);
+      });
+    }
+
+    /** Drag an axis title sideways to move the axis (its lines follow). */
+    moving(title, group, k) {
+      title.addEventListener("pointerdown", (ev) => {
+        ev.preventDefault();
+        title.setPointerCapture(ev.pointerId);
+        const { x } = this.geometry();
+        const left = this.svg.getBoundingClientRect().left;
+        let to = x(k);
+        const move = (e) => { to = e.clientX - left; group.setAttribute("transform", `translate(${to},0)`); };
+        const up = () => {
+          title.removeEventListener("pointermove", move);
+          title.removeEventListener("pointerup", up);
+          const n = this.dimensions.length;
+          let j = 0;
+          while (j < n - 1 && to > (x(j) + x(j + 1)) / 2) j++;
+          if (j !== k) { const [d] = this.dimensions.splice(k, 1); this.dimensions.splice(j, 0, d); }
+          this.draw();
+        };
+        title.addEventListener("pointermove", move);
+        title.addEventListener("pointerup", up);
+      });
+    }
+  }
+
+  Assay.Parcoords = Parcoords;
+})();
