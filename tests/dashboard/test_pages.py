@@ -92,7 +92,8 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     dims = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions.map(d => d.values.length)")
     assert dims == [28, 28, 28, 28]
     assert page.locator("#plot-parcoords svg.parcoords .axis").count() == 4
-    assert page.locator("#plot-parcoords canvas").count() == 1 and page.locator("#plot-parcoords .gl-canvas").count() == 0
+    assert page.locator("#plot-parcoords canvas").count() == 1  # one 2-D canvas, no WebGL
+    assert page.locator("#plot-parcoords .gl-canvas").count() == 0
     # slice and contour
     assert plot_points(page, "plot-slice") == 28
     page.wait_for_function("document.getElementById('plot-contour').data !== undefined")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import csv
 import io
 import json
+import re
 
 import httpx
 import numpy as np
@@ -176,10 +175,11 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
 
 def test_marker_changes_when_an_observation_is_edited_or_deleted(server) -> None:  # type: ignore[no-untyped-def]
     v1 = f"{server.url}/v1/experiments"
-    e = httpx.post(v1, json={"name": "m", "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}],
-                             "metrics": [{"name": "y"}]}).json()
-    obs = [httpx.post(f"{v1}/{e['id']}/observations", json={"assignments": {"x": x}, "values": [{"name": "y", "value": x}]})
-           .json()["id"] for x in (0.1, 0.2, 0.3)]
+    x = {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}
+    e = httpx.post(v1, json={"name": "m", "parameters": [x], "metrics": [{"name": "y"}]}).json()
+    obs = [httpx.post(f"{v1}/{e['id']}/observations",
+                      json={"assignments": {"x": v}, "values": [{"name": "y", "value": v}]}).json()["id"]
+           for v in (0.1, 0.2, 0.3)]
     url = f"{server.url}/dashboard/api/experiments/{e['id']}/marker"
     m0 = httpx.get(url).json()["marker"]
     assert httpx.get(url).json()["marker"] == m0  # stable while nothing changes
