@@ -86,8 +86,10 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     best_line = page.evaluate("document.getElementById('plot-trace').data[1].y")
     assert best_line[-1] == pytest.approx(min(ok))
     assert all(b <= a for a, b in zip(best_line, best_line[1:], strict=False))
-    # importance: one bar per parameter
+    # importance: one bar per parameter, the optimizer's forest importances once they arrive
     assert sorted(page.evaluate("document.getElementById('plot-importance').data[0].y")) == ["opt", "x1", "x2"]
+    page.wait_for_selector("body[data-importance=forest]")
+    expect(page.locator("#imp-note")).to_contain_text("extremely randomized trees")
     # parallel coordinates: 3 parameters + 1 metric, one line per successful observation
     dims = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions.map(d => d.values.length)")
     assert dims == [28, 28, 28, 28]

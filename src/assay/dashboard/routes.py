@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
 from assay.dashboard import views
-from assay.errors import AssayError, InvalidRequest, NotFound
+from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Suggestion
+from assay.errors import AssayError, InvalidRequest, NotFound, Unprocessable
 from assay.server.deps import Principal, reader, service, writer
 from assay.service import Service
 
@@ -128,27 +132,85 @@ def experiments(state: str = "active", project: str | None = None, svc: Service 
 def _json(body: Any) -> Response:
     """JSON without FastAPI's per-item ``jsonable_encoder`` pass (the payloads are plain already); team data,
     so never stored by caches."""
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return _raw(json.dumps(body, separators=(",", ":"), allow_nan=False).encode())
+
+
+def _raw(body: bytes) -> Response:
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class _Entry:
+    """What the experiment page reads, for one state of one experiment (its change marker)."""
+
+    marker: str
+    exp: Experiment
+    cols: ObservationColumns
+    sugs: list[Suggestion]
+    queued: list[QueuedSuggestion]
+    page: bytes | None = None  # the page's data, encoded
+    derived: dict[Any, Any] = field(default_factory=dict)  # contour grids, forest importances
+
+
+class ViewCache:
+    """The experiment page's data computed once per change marker (per server process), not per request: every
+    open page polls, and a reload, a second viewer or a contour request then costs a marker check (three
+    aggregate queries), not a read and summary of every observation. A few experiments are kept."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, svc: Service, experiment_id: str, client_id: int | None) -> _Entry:
+        marker = svc.experiment_marker(experiment_id, client_id=client_id)  # also the access check
+        key = str(experiment_id)
+        with self.lock:
+            e = self.entries.get(key)
+            if e is not None and e.marker == marker:
+                self.entries.move_to_end(key)
+                return e
+        # read after the marker: the data is at least as new as the marker it is kept under
+        exp, cols, sugs, queued = svc.experiment_columns(experiment_id, client_id=client_id)
+        e = _Entry(marker, exp, cols, sugs, queued)
+        with self.lock:
+            self.entries[key] = e
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return e
+
+
+def _cache(request: Request) -> ViewCache:
+    c = getattr(request.app.state, "dashboard_cache", None)
+    if c is None:
+        c = request.app.state.dashboard_cache = ViewCache()
+    return c
 
 
 @api.get("/experiments/{experiment_id}")
-def experiment(experiment_id: str, svc: Service = Depends(service), p: Principal = Depends(reader)) -> Response:
-    """The experiment page's data: summaries, plot samples, and the first page of the history."""
-    exp, cols, sugs, queued = svc.experiment_columns(experiment_id, client_id=p.client_id)
-    out = views.experiment_view(exp, cols, sugs, queued)
-    out["history"] = views.history_page(exp, cols)
-    out["marker"] = svc.experiment_marker(experiment_id, client_id=p.client_id)
-    return _json(out)
+def experiment(experiment_id: str, request: Request, svc: Service = Depends(service),
+               p: Principal = Depends(reader)) -> Response:
+    """The experiment page's data: summaries, plot samples, the first page of the history and the default
+    contour grid."""
+    e = _cache(request).get(svc, experiment_id, p.client_id)
+    if e.page is None:
+        out = views.experiment_view(e.exp, e.cols, e.sugs, e.queued)
+        out["history"] = views.history_page(e.exp, e.cols)
+        axes = views.contour_axes(e.exp)
+        out["contour"] = {"x": axes[0], "y": axes[1], "metric": axes[2], "grid": _contour(e, *axes)} if axes else None
+        out["marker"] = e.marker
+        e.page = json.dumps(out, separators=(",", ":"), allow_nan=False).encode()
+    return _raw(e.page)
 
 
 @api.get("/experiments/{experiment_id}/history")
-def history(experiment_id: str, offset: int = 0, limit: int = views.PAGE_SIZE, sort: str = "n",
+def history(experiment_id: str, request: Request, offset: int = 0, limit: int = views.PAGE_SIZE, sort: str = "n",
             order: str = "descending", filter: str = "", svc: Service = Depends(service),
             p: Principal = Depends(reader)) -> Response:
     """One page of the observation history, filtered and sorted on the server."""
-    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
-    return _json(views.history_page(exp, cols, offset=offset, limit=limit, sort=sort, order=order, filter=filter))
+    e = _cache(request).get(svc, experiment_id, p.client_id)
+    return _json(views.history_page(e.exp, e.cols, offset=offset, limit=limit, sort=sort, order=order, filter=filter))
 
 
 @api.get("/experiments/{experiment_id}/marker")
@@ -157,17 +219,39 @@ def marker(experiment_id: str, svc: Service = Depends(service), p: Principal = D
     return {"marker": svc.experiment_marker(experiment_id, client_id=p.client_id)}
 
 
+def _contour(e: _Entry, x: str, y: str, metric: str) -> dict[str, Any]:
+    key = ("contour", x, y, metric)
+    if key not in e.derived:
+        e.derived[key] = views.contour(e.exp, e.cols, x, y, metric)
+    return e.derived[key]
+
+
 @api.get("/experiments/{experiment_id}/contour")
-def contour(experiment_id: str, x: str, y: str, metric: str, svc: Service = Depends(service),
+def contour(experiment_id: str, request: Request, x: str, y: str, metric: str, svc: Service = Depends(service),
             p: Principal = Depends(reader)) -> Response:
-    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
-    return _json(views.contour(exp, cols, x, y, metric))
+    return _json(_contour(_cache(request).get(svc, experiment_id, p.client_id), x, y, metric))
+
+
+@api.get("/experiments/{experiment_id}/importances")
+def forest_importances(experiment_id: str, request: Request, svc: Service = Depends(service),
+                       p: Principal = Depends(reader)) -> Response:
+    """``GET /v1/experiments/{id}/metric_importances`` (the optimizer's extremely randomized trees), kept with the
+    page's data: computed once per change of the experiment, not once per page view."""
+    e = _cache(request).get(svc, experiment_id, p.client_id)
+    if "forest" not in e.derived:
+        try:
+            page = svc.metric_importances(experiment_id, client_id=p.client_id)
+            e.derived["forest"] = {"data": page.data, "message": None}
+        except Unprocessable as err:
+            e.derived["forest"] = {"data": None, "message": err.message}
+    return _json(e.derived["forest"])
 
 
 @api.get("/experiments/{experiment_id}/observations.csv")
-def history_csv(experiment_id: str, svc: Service = Depends(service),
+def history_csv(experiment_id: str, request: Request, svc: Service = Depends(service),
                 p: Principal = Depends(reader)) -> PlainTextResponse:
-    exp, cols, _, _ = svc.experiment_columns(experiment_id, client_id=p.client_id)
+    e = _cache(request).get(svc, experiment_id, p.client_id)
+    exp, cols = e.exp, e.cols
     return PlainTextResponse(views.history_csv(exp, cols), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="experiment-{exp.id}-observations.csv"'})
 

@@ -95,18 +95,18 @@
     ], layout({ xaxis: { title: { text: "observation #" } }, yaxis: { title: { text: m.name } } }));
   }
 
-  // The optimizer's own importances (extremely randomized trees, GET /v1/experiments/{id}/metric_importances) are
-  // fetched after every plot is drawn and replace the quick correlation ratio the page data carries.
+  // The optimizer's own importances (extremely randomized trees, as GET /v1/experiments/{id}/metric_importances;
+  // the server keeps them per change marker) are fetched after every plot is drawn and replace the quick
+  // correlation ratio the page data carries.
   let forest = { marker: null, data: null };
   async function fetchForest() {
     if (!D.importance.metric || forest.marker === marker) return;
     const mine = marker;
-    let data = null;
-    try { data = await api(`/v1/experiments/${expId}/metric_importances`); }
-    catch (e) { if (e.status !== 422) throw e; }
+    const r = await api(`/dashboard/api/experiments/${expId}/importances`);
     if (mine !== marker) return;
-    forest = { marker: mine, data };
-    if (data) redraw("plot-importance");
+    forest = { marker: mine, data: r.data ? { data: r.data } : null };
+    if (r.data) await redraw("plot-importance");
+    document.body.dataset.importance = r.data ? "forest" : "quick";
   }
 
   function renderImportance() {
@@ -223,7 +223,9 @@
     const x = $("contour-x").value, y = $("contour-y").value, m = $("contour-metric").value;
     if (x === y) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
     const mine = ++contourReq;
-    const g = await api(`/dashboard/api/experiments/${expId}/contour?x=${encodeURIComponent(x)}&y=${encodeURIComponent(y)}&metric=${encodeURIComponent(m)}`);
+    const c = D.contour; // the default grid comes with the page data
+    const g = c && c.x === x && c.y === y && c.metric === m ? c.grid
+      : await api(`/dashboard/api/experiments/${expId}/contour?x=${encodeURIComponent(x)}&y=${encodeURIComponent(y)}&metric=${encodeURIComponent(m)}`);
     if (mine !== contourReq) return;
     div.querySelector("p.empty")?.remove();
     if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
