@@ -141,30 +141,58 @@ class Server:
         self.log.close()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by these processes (Linux /proc)."""
-    total = 0.0
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def cpu_seconds(pids: list[int], reaped_of: tuple[int, ...] = ()) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc), plus what the
+    processes in ``reaped_of`` collected from children that already exited (PostgreSQL backends
+    and server workers that end during a run still count)."""
+    total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    for pid in reaped_of:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def server_pids(server: Server, pg: Postgres | None) -> tuple[list[int], list[int]]:
-    """(assay server process and its workers, PostgreSQL processes)."""
-    def children(pid: int) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        return [int(x) for x in out]
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(x) for x in out]
 
-    assay = [server.proc.pid, *children(server.proc.pid)]
-    pgs = []
-    if pg is not None:  # this cluster's postmaster and its backends (other clusters may run beside it)
-        postmaster = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
-        pgs = [postmaster, *children(postmaster)]
-    return assay, pgs
+
+class CpuMeter:
+    """CPU seconds of the assay server (its process and workers) and of this run's PostgreSQL
+    cluster (postmaster and backends), listed afresh at each reading (backends come and go)."""
+
+    def __init__(self, server: Server, pg: Postgres | None) -> None:
+        self.server = server.proc.pid
+        self.postmaster = (int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
+                           if pg is not None else None)
+
+    def read(self) -> tuple[float, float]:
+        srv = cpu_seconds([self.server, *_children(self.server)], (self.server,))
+        if self.postmaster is None:
+            return srv, 0.0
+        return srv, cpu_seconds([self.postmaster, *_children(self.postmaster)], (self.postmaster,))
+
+    def settle(self, limit: float = 90.0) -> None:
+        """Wait until the server is idle: its startup work (importing the model stack in the
+        background, filling the first stock of candidates) must not be billed to a row."""
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            a = self.read()[0]
+            time.sleep(0.5)
+            if self.read()[0] - a < 0.03:
+                return
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -214,8 +242,8 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
     return cycles
 
 
-async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[str, str] | None = None
-                ) -> dict[str, Any]:
+async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[str, str] | None = None,
+                meter: CpuMeter | None = None) -> dict[str, Any]:
     import aiohttp
 
     lat: dict[str, list[float]] = {"suggest": [], "observe": [], "get_experiment": []}
@@ -227,15 +255,29 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
         # warm-up: one cycle per client, not measured
         await asyncio.gather(*[_client(c, eid, time.perf_counter() + 0.01, {k: [] for k in lat}, errors, acked)
                                for _ in range(clients)])
+        served0 = meter.read() if meter else (0.0, 0.0)
         cpu0, start = time.process_time(), time.perf_counter()
         counts = await asyncio.gather(*[_client(c, eid, start + seconds, lat, errors, acked)
                                         for _ in range(clients)])
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - cpu0
+        served1 = meter.read() if meter else (0.0, 0.0)
+    k = max(1, sum(counts))
+    # CPU per cycle: what the machine spends per suggest -> observe cycle (and its share of the
+    # every-4th GET), nearly independent of how busy the machine is, unlike throughput and latency.
+    # (Requests still in flight when the window closes are billed to it: a slight overestimate.)
+    server_ms, pg_ms = (served1[0] - served0[0]) * 1000 / k, (served1[1] - served0[1]) * 1000 / k
+    client_ms = client_cpu * 1000 / k
+    cores = os.cpu_count() or 1
     out: dict[str, Any] = {"clients": clients, "cycles": sum(counts), "seconds": round(elapsed, 2),
                            "cycles_per_s": round(sum(counts) / elapsed, 1), "errors": len(errors),
                            "error_sample": errors[:3], "acknowledged_observations": acked[0],
-                           "load_generator_cpu_share": round(client_cpu / elapsed / (os.cpu_count() or 1), 2)}
+                           "load_generator_cpu_share": round(client_cpu / elapsed / cores, 2),
+                           "server_cpu_ms_per_cycle": round(server_ms, 2),
+                           "postgres_cpu_ms_per_cycle": round(pg_ms, 2),
+                           "load_generator_cpu_ms_per_cycle": round(client_ms, 2),
+                           # every core busy with nothing else: the throughput this CPU cost allows
+                           "cpu_bound_cycles_per_s": round(cores * 1000 / max(1e-9, server_ms + pg_ms + client_ms), 1)}
     for k, xs in lat.items():
         out[k] = {"p50_ms": round(pct(xs, 0.5), 1), "p99_ms": round(pct(xs, 0.99), 1), "n": len(xs)}
     return out
@@ -322,17 +364,12 @@ def main(argv: list[str] | None = None) -> None:
                 url_db = pg.new_database() if backend == "postgresql" and pg else f"sqlite:///{tmp / f'{procs}.db'}"
                 server = Server(url_db, procs, tmp / f"home-{backend}-{procs}", auth=not a.no_auth)
                 try:
+                    meter = CpuMeter(server, pg if backend == "postgresql" else None)
                     for n in clients:  # a fresh experiment per client count
                         eid = _experiment(server.url, server.headers, type=a.experiment_type)
-                        assay_pids, pg_pids = server_pids(server, pg)
-                        cpu0 = cpu_seconds(assay_pids), cpu_seconds(pg_pids)
-                        row = asyncio.run(_load(server.url, eid, n, a.seconds, server.headers))
-                        cpu1 = cpu_seconds(assay_pids), cpu_seconds(pg_pids)
-                        # (includes the warm-up cycle per client: a slight overestimate)
-                        k = max(1, row["cycles"])
-                        row.update(server_cpu_ms_per_cycle=round((cpu1[0] - cpu0[0]) * 1000 / k, 2),
-                                   postgres_cpu_ms_per_cycle=round((cpu1[1] - cpu0[1]) * 1000 / k, 2))
-                        row.update(backend=backend, processes=procs, loadavg=os.getloadavg()[0],
+                        meter.settle()
+                        row = asyncio.run(_load(server.url, eid, n, a.seconds, server.headers, meter))
+                        row.update(backend=backend, processes=procs, loadavg=round(os.getloadavg()[0], 1),
                                    **_check_consistency(server.url, eid, server.headers))
                         results["load"].append(row)
                         print(json.dumps(row), flush=True)
@@ -352,10 +389,38 @@ def main(argv: list[str] | None = None) -> None:
         if pg:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    results["meta"]["loadavg_at_end"] = os.getloadavg()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
+    print(summary(results))
     print(f"wrote {out}")
+
+
+def summary(results: dict[str, Any]) -> str:
+    """A plain-text table of the load rows: throughput and latency (they depend on how busy the
+    machine is) beside CPU per cycle (it depends little) and the throughput that CPU cost allows."""
+    meta = results["meta"]
+    end = meta.get("loadavg_at_end", [float("nan")])[0]
+    lines = [f"load benchmark {meta['date']}, {meta['cpus']} CPUs, load average "
+             f"{meta['loadavg_at_start'][0]:.1f} at start, {end:.1f} at end",
+             f"{'backend':<10} {'proc':>4} {'clients':>7} {'cyc/s':>7} {'sug p50/p99':>12} {'obs p50/p99':>12} "
+             f"{'get p50/p99':>12} {'srv ms':>7} {'pg ms':>6} {'gen ms':>6} {'cpu-bound cyc/s':>15} {'load':>5} "
+             f"{'err':>4} {'acked=stored':>12}"]
+    for r in results["load"]:
+        def lat(k: str, r: dict[str, Any] = r) -> str:
+            return f"{r[k]['p50_ms']:.0f}/{r[k]['p99_ms']:.0f}"
+        stored = "yes" if r["acknowledged_observations"] == r["observation_count"] else "NO"
+        lines.append(
+            f"{r['backend']:<10} {r['processes']:>4} {r['clients']:>7} {r['cycles_per_s']:>7.1f} "
+            f"{lat('suggest'):>12} {lat('observe'):>12} {lat('get_experiment'):>12} "
+            f"{r['server_cpu_ms_per_cycle']:>7.2f} {r['postgres_cpu_ms_per_cycle']:>6.2f} "
+            f"{r['load_generator_cpu_ms_per_cycle']:>6.2f} {r['cpu_bound_cycles_per_s']:>15.0f} "
+            f"{r['loadavg']:>5.1f} {r['errors']:>4} {stored:>12}")
+    lines.append("srv / pg / gen ms: CPU milliseconds per suggest->observe cycle of the server processes, this "
+                 "run's PostgreSQL cluster and the load generator;\ncpu-bound cyc/s = CPUs x 1000 / (srv + pg + gen): "
+                 "the throughput if every core did nothing else (the load-independent figure).")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,13 @@ stops working when the user leaves the team.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -171,12 +174,88 @@ def record(session: Any, p: Principal | None, action: str, object_type: str, obj
                user_id=p.user_id, details=details)
 
 
-class Access:
-    """Token and team use cases over one :class:`~assay.store.Store`."""
+class _AuthCache:
+    """Token lookups of this process, kept ``ttl`` seconds (the per-request database round trip is
+    most of an authenticated request's cost otherwise).
 
-    def __init__(self, store: Store) -> None:
+    Any change to tokens, teams or memberships made through :class:`Access` in this process clears
+    it when its transaction commits (and a lookup that raced with the change is not stored); a
+    change made by another process (the CLI, another server process) takes effect within ``ttl``.
+    Revocation, expiry and membership are re-checked on every hit against the cached row.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, key: tuple[str, str], ttl: float) -> tuple[bool, dict[str, Any] | None]:
+        hit = self._rows.get(key)
+        if hit is None or time.monotonic() - hit[0] > ttl:
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: tuple[str, str], row: dict[str, Any] | None, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return  # a change committed while this row was read: it may be stale
+            if len(self._rows) > 10_000:
+                self._rows.clear()
+            self._rows[key] = (time.monotonic(), row)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._rows.clear()
+
+
+#: one per process: an Access that changes tokens invalidates every Access's lookups (same process)
+AUTH_CACHE = _AuthCache()
+
+
+class Access:
+    """Token and team use cases over one :class:`~assay.store.Store`.
+
+    ``cache_seconds``: how long a token lookup is reused (0: look the token up on every request).
+    """
+
+    def __init__(self, store: Store, *, cache_seconds: float = 0.0) -> None:
         self.store = store
+        self.cache_seconds = cache_seconds
         self._touched: dict[int, float] = {}
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """A write transaction that may change who is allowed what: the token cache is cleared
+        after it commits (or fails)."""
+        try:
+            with self.store.write() as s:
+                yield s
+        finally:
+            AUTH_CACHE.clear()
+
+    def _token(self, digest: str) -> dict[str, Any] | None:
+        key = (self.store.url, digest)
+        if self.cache_seconds > 0:
+            hit, row = AUTH_CACHE.get(key, self.cache_seconds)
+            if hit:
+                return row
+        generation = AUTH_CACHE.generation
+        with self.store.read_connection() as conn:
+            row = orgs.token_for_auth(conn, digest)
+        if self.cache_seconds > 0:
+            AUTH_CACHE.put(key, row, generation)
+        return row
+
+    def cached(self, secret: str | None) -> bool:
+        """Whether :meth:`authenticate` can answer for ``secret`` without the database (no lookup,
+        no ``last_used`` write due): then it may run on an event loop."""
+        if not secret:
+            return True
+        if self.cache_seconds <= 0:
+            return False
+        hit, row = AUTH_CACHE.get((self.store.url, hash_token(secret)), self.cache_seconds)
+        return hit and (row is None or _now() - self._touched.get(row["id"], 0) <= 60)
 
     # -- authentication ------------------------------------------------------------------
     def authenticate(self, secret: str | None) -> Principal:
@@ -185,8 +264,7 @@ class Access:
             raise Unauthorized("an API token is required: send it as the HTTP Basic username or as "
                                "'Authorization: Bearer <token>'")
         digest = hash_token(secret)
-        with self.store.read_connection() as conn:
-            t = orgs.token_for_auth(conn, digest)
+        t = self._token(digest)
         if t is None or not hmac.compare_digest(t["token_hash"], digest):
             raise Unauthorized("the API token is not valid")
         now = _now()
@@ -235,7 +313,7 @@ class Access:
             if req.development:
                 raise InvalidRequest("a share token cannot be a development token", field="development")
         now = _now()
-        with self.store.write() as s:
+        with self._write() as s:
             cid = p.client_id if client_id is None else self._team(s, client_id, p, manage=True)["id"]
             eid: int | None = None
             rid: int | None = None
@@ -314,7 +392,7 @@ class Access:
             raise Forbidden("a share token cannot change tokens")
         now = _now()
         secret = None
-        with self.store.write() as s:
+        with self._write() as s:
             t = self._token_row(s, tid, p, lock=True)
             if t["revoked"] is not None:
                 raise InvalidRequest("the token was revoked", field="token")
@@ -339,7 +417,7 @@ class Access:
         tid = self._target(token_id, p)
         if p.kind == "share":
             raise Forbidden("a share token cannot revoke tokens")
-        with self.store.write() as s:
+        with self._write() as s:
             t = self._token_row(s, tid, p, lock=True)
             if t["revoked"] is None:
                 repo.update_token(s, tid, revoked=_now())
@@ -395,7 +473,7 @@ class Access:
 
     def update_organization(self, org_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         req = parse(NameUpdate, body)
-        with self.store.write() as s:
+        with self._write() as s:
             o = self._organization(s, org_id, p, manage=True)
             orgs.update_organization(s, o["id"], name=req.name)
             record(s, p, "organization.update", "organization", o["id"], {"name": req.name})
@@ -411,7 +489,7 @@ class Access:
     def create_organization_client(self, org_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         """A new team in the organization (owners)."""
         req = parse(NameUpdate, body)
-        with self.store.write() as s:
+        with self._write() as s:
             o = self._organization(s, org_id, p, manage=True)
             c = orgs.create_client_in(s, o["id"], req.name, _now())
             record(s, p, "client.create", "client", c["id"], {"name": req.name, "organization": o["id"]})
@@ -431,7 +509,7 @@ class Access:
 
     def update_client(self, client_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         req = parse(NameUpdate, body)
-        with self.store.write() as s:
+        with self._write() as s:
             c = self._team(s, client_id, p, manage=True)
             orgs.update_client(s, c["id"], name=req.name)
             record(s, p, "client.update", "client", c["id"], {"name": req.name}, client_id=c["id"])
@@ -448,7 +526,7 @@ class Access:
         several organizations, each seeing only its own teams' roles)."""
         req = parse(UserCreate, body)
         now = _now()
-        with self.store.write() as s:
+        with self._write() as s:
             c = self._team(s, p.client_id if client_id is None else client_id, p, manage=True)
             u = self._add_member(s, c, req.email, req.name, req.role, now)
             record(s, p, "user.add", "user", u["id"], {"email": req.email, "role": req.role}, client_id=c["id"])
@@ -472,7 +550,7 @@ class Access:
     def update_member(self, client_id: Any, user_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         """Change a user's role in a team."""
         req = parse(MemberUpdate, body)
-        with self.store.write() as s:
+        with self._write() as s:
             c = self._team(s, client_id, p, manage=True)
             uid = _id(user_id, "user")
             u = orgs.user_by_id(s, uid)
@@ -484,7 +562,7 @@ class Access:
 
     def remove_member(self, client_id: Any, user_id: Any, p: Principal) -> None:
         """Take a user out of a team; the user's tokens in that team are revoked."""
-        with self.store.write() as s:
+        with self._write() as s:
             c = self._team(s, client_id, p, manage=True)
             uid = _id(user_id, "user")
             if not orgs.delete_membership(s, uid, c["id"]):
@@ -501,7 +579,7 @@ class Access:
     def update_user(self, user_id: Any, body: Any, p: Principal) -> dict[str, Any]:
         """Rename a user: the user itself, an admin of the caller's team it is in, or an owner."""
         req = parse(UserUpdate, body)
-        with self.store.write() as s:
+        with self._write() as s:
             u = self._user(s, user_id, p)
             admin = p.owner or (p.role == "admin" and p.kind != "share")
             # a user of several organizations is changed only by itself: no organization speaks for the others
@@ -562,7 +640,7 @@ class Access:
     def bootstrap(self) -> str | None:
         """On a database without any token: an admin token for team 1 (returned once), else ``None``."""
         now = _now()
-        with self.store.write() as s:
+        with self._write() as s:
             if repo.count_tokens(s):
                 return None
             from assay.store.repository import ensure_client
@@ -590,7 +668,7 @@ class Access:
                               training_run: int | None = None, lifetime: int | None = None,
                               user_email: str | None = None) -> dict[str, Any]:
         """A token for any team, made by whoever can open the database."""
-        with self.store.write() as s:
+        with self._write() as s:
             p = self._operator(s, client_id)
             user = None
             if user_email is not None:
@@ -609,7 +687,7 @@ class Access:
             return [token_json(t) for t in repo.list_tokens(s, client_id, include_revoked=include_revoked)]
 
     def operator_revoke(self, token_id: int) -> bool:
-        with self.store.write() as s:
+        with self._write() as s:
             rows = [t for t in repo.list_tokens(s, None, include_revoked=True) if t["id"] == token_id]
             if not rows:
                 return False
@@ -619,7 +697,7 @@ class Access:
             return True
 
     def create_organization(self, name: str) -> dict[str, Any]:
-        with self.store.write() as s:
+        with self._write() as s:
             from assay.store.repository import ensure_client
 
             ensure_client(s, 1)  # organization 1 and team 1 come first
@@ -634,7 +712,7 @@ class Access:
         """A new team in an organization, and (``token``) its first admin token."""
         from assay.store.repository import ensure_client
 
-        with self.store.write() as s:
+        with self._write() as s:
             ensure_client(s, 1)  # team 1 is the default team; new teams come after it
             if orgs.get_organization(s, organization) is None:
                 raise NotFound(f"organization {organization} does not exist", field="organization")
@@ -653,7 +731,7 @@ class Access:
         """Add a user to a team (creating the user if new); ``owner``: also an owner of the organization."""
         req = parse(UserCreate, {"email": email, "name": name, "role": role})
         now = _now()
-        with self.store.write() as s:
+        with self._write() as s:
             p = self._operator(s, client_id)
             c = orgs.get_client(s, client_id)
             assert c is not None
@@ -669,7 +747,7 @@ class Access:
         return _user_json(u, client_id, req.role)
 
     def operator_remove_user(self, client_id: int, email: str) -> bool:
-        with self.store.write() as s:
+        with self._write() as s:
             p = self._operator(s, client_id)
             u = orgs.user_by_email(s, email)
             if u is None or not orgs.delete_membership(s, u["id"], client_id):

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # then 429: token guessing and floods of bad tokens (0 = unlimited).
     auth_failure_limit: float = 5.0
     auth_failure_burst: int = 50
+    # Seconds a server process reuses a token lookup (0: look up on every request). Changes made
+    # through this process's API apply at once; a revocation by the CLI or another server process
+    # applies within this time.
+    auth_cache_seconds: float = 2.0
     # Server processes sharing the limits above (`assay server --workers N` sets it).
     workers: int = Field(default=1, ge=1)
     # Largest artifact (image, model file ...) a training run may upload.

@@ -210,7 +210,7 @@ def _install_auth(app: FastAPI, settings: Settings) -> None:
     from assay.access import Access
     from assay.server.auth import RateLimiter, make_authenticator
 
-    access = Access(app.state.service.store)
+    access = Access(app.state.service.store, cache_seconds=settings.auth_cache_seconds)
     app.state.access = access
     # Each of the server's processes allows its share: together they allow the configured limit.
     share = max(1, settings.workers)

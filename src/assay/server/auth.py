@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from assay.access import LOCAL, Access, Principal
 from assay.errors import NotFound, RateLimited, Unauthorized
@@ -36,12 +37,17 @@ def token_from_request(request: Request) -> str | None:
     return None
 
 
-def principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, as the app's authenticator sees it."""
+async def principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller, as the app's authenticator sees it. Runs on the event loop
+    when the token's lookup is cached (no thread hop), in a worker thread when it needs the database."""
     auth = getattr(request.app.state, "authenticate", None)
     if auth is None:
         return LOCAL
-    return auth(request, token_from_request(request))
+    token = token_from_request(request)
+    access = getattr(auth, "access", None)
+    if access is not None and access.cached(token):
+        return auth(request, token)
+    return await run_in_threadpool(auth, request, token)
 
 
 class RateLimiter:
@@ -110,4 +116,5 @@ def make_authenticator(access: Access, limiter: RateLimiter, failures: RateLimit
             raise NotFound("not found: this share token only reads its own experiment or training run")
         return p
 
+    authenticate.access = access  # type: ignore[attr-defined]
     return authenticate

@@ -11,7 +11,7 @@ from assay.service_runs import RunService
 __all__ = ["runs", "check_client"]
 
 
-def runs(request: Request) -> RunService:
+async def runs(request: Request) -> RunService:
     """The app's :class:`RunService` (built on first use over the app's core service)."""
     state = request.app.state
     current = getattr(state, "runs", None)

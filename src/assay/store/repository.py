@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, insert, select, text, update
+from sqlalchemy import Text, bindparam, case, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.domain import (
@@ -81,10 +81,6 @@ __all__ = [
 ]
 
 
-#: hot-path UPDATE/DELETE ... RETURNING: no ORM session bookkeeping (no rows of theirs are loaded)
-_NO_SYNC = {"synchronize_session": False}
-
-
 def now() -> int:
     return int(time.time())
 
@@ -119,22 +115,42 @@ def ensure_client(session: Session, client_id: int = 1, name: str = "default") -
 
 
 # -- experiments ---------------------------------------------------------------------------
-def _experiment(row: ExperimentRow, progress: Progress | None = None) -> Experiment:
-    d = row.definition
-    return Experiment(
-        id=row.id,
-        name=row.name,
+def _definition(d: dict[str, Any]) -> dict[str, Any]:
+    """The Experiment fields stored in the ``definition`` JSON."""
+    return dict(
         parameters=tuple(Parameter.from_json(p) for p in d.get("parameters", [])),
         metrics=tuple(Metric.from_json(m) for m in d.get("metrics", [])),
-        type=row.type,
-        state=row.state,
-        observation_budget=row.observation_budget,
-        parallel_bandwidth=row.parallel_bandwidth,
         conditionals=tuple(Conditional.from_json(c) for c in d.get("conditionals", [])),
         linear_constraints=tuple(LinearConstraint.from_json(c) for c in d.get("linear_constraints", [])),
         tasks=tuple(Task.from_json(t) for t in d.get("tasks", [])),
         num_solutions=d.get("num_solutions"),
         training_monitor=d.get("training_monitor"),
+    )
+
+
+_DEFINITIONS: dict[str, dict[str, Any]] = {}  # definition JSON text -> parsed fields (immutable domain objects)
+
+
+def _definition_of_text(raw: str) -> dict[str, Any]:
+    """Parsed once per process per distinct definition text (the hot request path reads it every time)."""
+    got = _DEFINITIONS.get(raw)
+    if got is None:
+        got = _definition(json.loads(raw))
+        if len(_DEFINITIONS) > 256:
+            _DEFINITIONS.clear()
+        _DEFINITIONS[raw] = got
+    return got
+
+
+def _experiment(row: ExperimentRow, progress: Progress | None = None) -> Experiment:
+    return Experiment(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        state=row.state,
+        observation_budget=row.observation_budget,
+        parallel_bandwidth=row.parallel_bandwidth,
+        **_definition(row.definition),
         metadata=row.metadata_,
         project=row.project,
         client_id=row.client_id,
@@ -181,18 +197,46 @@ def experiment_row(session: Session, experiment_id: int, *, lock: bool = False,
     return scoped_row(session, ExperimentRow, experiment_id, "experiment", client_id=client_id, lock=lock)
 
 
+# The hot request path reads experiments with prebuilt Core statements (no ORM objects, statement
+# cache keys computed once) and parses each distinct definition once per process.
+_E = ExperimentRow.__table__
+_EXP_SELECT = select(
+    _E.c.id, _E.c.name, _E.c.type, _E.c.state, _E.c.observation_budget, _E.c.parallel_bandwidth,
+    cast(_E.c.definition, Text).label("definition"), _E.c.metadata, _E.c.project, _E.c.client_id,
+    _E.c.development, _E.c.runs_only, _E.c.created, _E.c.updated, _E.c.seed, _E.c.n_suggested, _E.c.n_queued,
+).where(_E.c.id == bindparam("eid"))
+_EXP_BY_CLIENT = _EXP_SELECT.where(_E.c.client_id == bindparam("cid"))
+_EXP_STATEMENTS = {(False, False): _EXP_SELECT, (True, False): _EXP_BY_CLIENT,
+                   (False, True): _EXP_SELECT.with_for_update(), (True, True): _EXP_BY_CLIENT.with_for_update()}
+
+
+def _experiment_core(session: Session, experiment_id: int, lock: bool, client_id: int | None) -> Any:
+    params: dict[str, Any] = {"eid": experiment_id}
+    if client_id is not None:
+        params["cid"] = client_id
+    row = session.connection().execute(_EXP_STATEMENTS[client_id is not None, lock], params).one_or_none()
+    if row is None:
+        raise NotFound(f"experiment {experiment_id} does not exist", field="experiment")
+    exp = Experiment(
+        id=row.id, name=row.name, type=row.type, state=row.state, observation_budget=row.observation_budget,
+        parallel_bandwidth=row.parallel_bandwidth, **_definition_of_text(row.definition), metadata=row.metadata,
+        project=row.project, client_id=row.client_id, development=bool(row.development),
+        runs_only=bool(row.runs_only), created=row.created, updated=row.updated)
+    return exp, row
+
+
 def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,
                    client_id: int | None = None) -> tuple[Experiment, int, int]:
-    """The experiment, its seed and the count of suggestions ever made."""
-    row = experiment_row(session, experiment_id, lock=lock, client_id=client_id)
-    return _experiment(row), row.seed, row.n_suggested
+    """The experiment, its seed and the count of suggestions ever made (locked ``FOR UPDATE`` when ``lock``)."""
+    exp, row = _experiment_core(session, experiment_id, lock, client_id)
+    return exp, row.seed, row.n_suggested
 
 
 def experiment_for_suggestion(session: Session, experiment_id: int, *, client_id: int | None = None
                               ) -> tuple[Experiment, int]:
     """The experiment and how many queued suggestions wait, in one read."""
-    row = experiment_row(session, experiment_id, client_id=client_id)
-    return _experiment(row), row.n_queued
+    exp, row = _experiment_core(session, experiment_id, False, client_id)
+    return exp, row.n_queued
 
 
 def list_experiments(session: Session, *, client_id: int | None = None, state: str | None = None,
@@ -242,15 +286,19 @@ def _suggestion(row: SuggestionRow) -> Suggestion:
                       deleted=row.deleted, source=row.source)
 
 
+_S = SuggestionRow.__table__
+_INSERT_SUGGESTION = insert(_S).returning(_S.c.id)
+
+
 def insert_suggestion(session: Session, experiment_id: int, assignments: dict[str, Any], *,
                       task: Task | None = None, metadata: dict[str, Any] | None = None,
                       source: str | None = None, idempotency_key: str | None = None) -> Suggestion:
     t = now()
     tj = task.to_json() if task else None
-    sid = session.execute(insert(SuggestionRow).values(
-        experiment_id=experiment_id, assignments=assignments, task=tj, metadata_=metadata, state="open",
-        deleted=False, created=t, source=source, idempotency_key=idempotency_key).returning(SuggestionRow.id)
-    ).scalar_one()
+    sid = session.connection().execute(_INSERT_SUGGESTION, {
+        "experiment_id": experiment_id, "assignments": assignments, "task": tj, "metadata": metadata,
+        "state": "open", "deleted": False, "created": t, "source": source, "idempotency_key": idempotency_key,
+    }).scalar_one()
     return Suggestion(id=sid, experiment_id=experiment_id, assignments=assignments, state="open", task=task,
                       metadata=metadata, created=t, deleted=False, source=source)
 
@@ -270,14 +318,17 @@ def get_suggestion(session: Session, experiment_id: int, suggestion_id: int, *,
     return _suggestion(row)
 
 
+_CLOSE_SUGGESTION = (update(_S).where(_S.c.id == bindparam("sid"), _S.c.experiment_id == bindparam("eid"),
+                                      _S.c.state == "open", _S.c.deleted.is_(False))
+                     .values(state="closed").returning(_S.c.assignments, _S.c.task))
+
+
 def close_suggestion(session: Session, experiment_id: int, suggestion_id: int
                      ) -> tuple[dict[str, Any], Task | None] | None:
     """Mark an open, undeleted suggestion closed (locking its row) and return its (assignments, task);
     None when it is not open (then :func:`get_suggestion` tells why)."""
-    row = session.execute(update(SuggestionRow).where(
-        SuggestionRow.id == suggestion_id, SuggestionRow.experiment_id == experiment_id,
-        SuggestionRow.state == "open", SuggestionRow.deleted.is_(False)).values(state="closed")
-        .returning(SuggestionRow.assignments, SuggestionRow.task), execution_options=_NO_SYNC).one_or_none()
+    row = session.connection().execute(_CLOSE_SUGGESTION, {"sid": suggestion_id, "eid": experiment_id}
+                                       ).one_or_none()
     return None if row is None else (row.assignments, _task(row.task))
 
 
@@ -311,10 +362,12 @@ def list_suggestions(session: Session, experiment_id: int, *, state: str | None 
     return [_suggestion(r) for r in rows], total
 
 
+_COUNT_OPEN = select(func.count(_S.c.id)).where(_S.c.experiment_id == bindparam("eid"), _S.c.deleted.is_(False),
+                                                _S.c.state == "open")
+
+
 def count_open_suggestions(session: Session, experiment_id: int) -> int:
-    return session.execute(select(func.count(SuggestionRow.id)).where(
-        SuggestionRow.experiment_id == experiment_id, SuggestionRow.deleted.is_(False),
-        SuggestionRow.state == "open")).scalar_one()
+    return session.connection().execute(_COUNT_OPEN, {"eid": experiment_id}).scalar_one()
 
 
 def update_suggestion(session: Session, suggestion_id: int, **fields: Any) -> None:
@@ -344,16 +397,20 @@ def _observation(row: ObservationRow) -> Observation:
     )
 
 
+_O = ObservationRow.__table__
+_INSERT_OBSERVATION = insert(_O).returning(_O.c.id)
+
+
 def insert_observation(session: Session, experiment_id: int, *, assignments: dict[str, Any],
                        values: Sequence[MetricValue], failed: bool, suggestion_id: int | None,
                        task: Task | None, metadata: dict[str, Any] | None,
                        idempotency_key: str | None = None) -> Observation:
     t = now()
-    oid = session.execute(insert(ObservationRow).values(
-        experiment_id=experiment_id, suggestion_id=suggestion_id, assignments=assignments,
-        values=[v.to_json() for v in values], failed=failed, task=task.to_json() if task else None,
-        metadata_=metadata, created=t, cost=task.cost if task else 1.0, idempotency_key=idempotency_key,
-    ).returning(ObservationRow.id)).scalar_one()
+    oid = session.connection().execute(_INSERT_OBSERVATION, {
+        "experiment_id": experiment_id, "suggestion_id": suggestion_id, "assignments": assignments,
+        "values": [v.to_json() for v in values], "failed": failed, "task": task.to_json() if task else None,
+        "metadata": metadata, "created": t, "cost": task.cost if task else 1.0, "idempotency_key": idempotency_key,
+    }).scalar_one()
     return Observation(id=oid, experiment_id=experiment_id, assignments=assignments, values=tuple(values),
                        failed=failed, suggestion_id=suggestion_id, task=task, metadata=metadata, created=t)
 
@@ -527,22 +584,31 @@ def experiment_marker(session: Session, experiment_id: int) -> tuple[int, ...]:
 
 
 # -- observation summaries -----------------------------------------------------------------
+_OBS_MARKER = select(
+    func.count(_O.c.id), func.coalesce(func.max(_O.c.id), 0),
+    select(_E.c.observations_version).where(_E.c.id == bindparam("eid")).scalar_subquery(),
+).where(_O.c.experiment_id == bindparam("eid"))
+
+
 def observation_marker(session: Session, experiment_id: int) -> tuple[int, int, int]:
     """(count, newest id, version): what a cached summary of the observations must match."""
-    version = (select(ExperimentRow.observations_version).where(ExperimentRow.id == experiment_id)
-               .scalar_subquery())
-    count, last, v = session.execute(
-        select(func.count(ObservationRow.id), func.coalesce(func.max(ObservationRow.id), 0), version)
-        .where(ObservationRow.experiment_id == experiment_id)).one()
+    count, last, v = session.connection().execute(_OBS_MARKER, {"eid": experiment_id}).one()
     return int(count), int(last), int(v or 0)
+
+
+_OBS_AFTER = (select(_O.c.id, _O.c.experiment_id, _O.c.assignments, _O.c["values"], _O.c.failed, _O.c.suggestion_id,
+                     _O.c.task, _O.c.metadata, _O.c.created)
+              .where(_O.c.experiment_id == bindparam("eid"), _O.c.id > bindparam("after"))
+              .order_by(_O.c.id.asc()))
 
 
 def observations_after(session: Session, experiment_id: int, after_id: int) -> list[Observation]:
     """Observations with an id above ``after_id``, oldest first."""
-    rows = session.execute(select(ObservationRow).where(ObservationRow.experiment_id == experiment_id,
-                                                        ObservationRow.id > after_id)
-                           .order_by(ObservationRow.id.asc())).scalars().all()
-    return [_observation(r) for r in rows]
+    rows = session.connection().execute(_OBS_AFTER, {"eid": experiment_id, "after": after_id}).all()
+    return [Observation(id=r.id, experiment_id=r.experiment_id, assignments=r.assignments,
+                        values=tuple(MetricValue.from_json(v) for v in r[3]), failed=r.failed,
+                        suggestion_id=r.suggestion_id, task=_task(r.task), metadata=r.metadata, created=r.created)
+            for r in rows]
 
 
 def bump_observations_version(session: Session, experiment_id: int) -> None:
@@ -574,18 +640,30 @@ def _fresh(experiment_id: int, min_basis: int | None) -> list[Any]:
     return conds
 
 
+def _claim_statement(fresh_only: bool) -> Any:
+    c = CandidateRow.__table__.c
+    conds = [c.experiment_id == bindparam("eid")]
+    if fresh_only:
+        conds.append((c.basis < 0) | (c.basis >= bindparam("min_basis")))
+    pick = (select(c.id).where(*conds).order_by(c.basis.desc(), c.id.asc()).limit(1)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    return (delete(CandidateRow.__table__).where(c.id == pick)
+            .returning(c.assignments, c.task, c.source, c.basis, c.refill))
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
 def claim_candidate(session: Session, experiment_id: int, min_basis: int | None
                     ) -> tuple[dict[str, Any], Task | None, str, int, bool] | None:
     """Take (delete and return) the best unclaimed candidate computed on at least ``min_basis``
     observations (any when None): ``(assignments, task, source, basis, refill)``, in one statement.
     Concurrent transactions skip each other's rows (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite
     serializes writers), so each candidate is served once."""
-    pick = (select(CandidateRow.id).where(*_fresh(experiment_id, min_basis))
-            .order_by(CandidateRow.basis.desc(), CandidateRow.id.asc()).limit(1)
-            .with_for_update(skip_locked=True).scalar_subquery())
-    row = session.execute(delete(CandidateRow).where(CandidateRow.id == pick).returning(
-        CandidateRow.assignments, CandidateRow.task, CandidateRow.source, CandidateRow.basis, CandidateRow.refill),
-        execution_options=_NO_SYNC).one_or_none()
+    params: dict[str, Any] = {"eid": experiment_id}
+    if min_basis is not None:
+        params["min_basis"] = min_basis
+    row = session.connection().execute(_CLAIM[min_basis is not None], params).one_or_none()
     if row is None:
         return None
     return row.assignments, _task(row.task), row.source or "", row.basis, bool(row.refill)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from assay import schemas
 from assay.errors import NotFound
-from assay.server.deps import Principal, reader, service, writer
+from assay.server.deps import Principal, json_response, reader, service, writer
 from assay.service import Service
 
 router = APIRouter(prefix="/v1", tags=["experiments"])
@@ -53,7 +53,7 @@ def list_client_experiments(client_id: str, state: str | None = None, limit: int
 @router.get("/experiments/{experiment_id}")
 def get_experiment(experiment_id: str, svc: Service = Depends(service),
                    p: Principal = Depends(reader)) -> dict[str, Any]:
-    return svc.get_experiment(experiment_id, client_id=p.client_id).to_json()
+    return json_response(svc.get_experiment(experiment_id, client_id=p.client_id).to_json())
 
 
 @router.put("/experiments/{experiment_id}")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Response
 
 from assay import schemas
-from assay.server.deps import Principal, reader, service, writer
+from assay.server.deps import Principal, json_response, reader, service, writer
 from assay.service import Service
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["observations"])
@@ -17,8 +17,8 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["observations
 def create_observation(experiment_id: str, body: schemas.ObservationCreate,
                        idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                        svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_observation(experiment_id, body, client_id=p.client_id,
-                                  idempotency_key=idempotency_key).to_json()
+    return json_response(svc.create_observation(experiment_id, body, client_id=p.client_id,
+                                                idempotency_key=idempotency_key).to_json())
 
 
 @router.post("/observations/batch")
@@ -45,7 +45,7 @@ def delete_observations(experiment_id: str, svc: Service = Depends(service),
 @router.get("/observations/{observation_id}")
 def get_observation(experiment_id: str, observation_id: str, svc: Service = Depends(service),
                     p: Principal = Depends(reader)) -> dict[str, Any]:
-    return svc.get_observation(experiment_id, observation_id, client_id=p.client_id).to_json()
+    return json_response(svc.get_observation(experiment_id, observation_id, client_id=p.client_id).to_json())
 
 
 @router.put("/observations/{observation_id}")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Response
 
 from assay import schemas
-from assay.server.deps import Principal, reader, service, writer
+from assay.server.deps import Principal, json_response, reader, service, writer
 from assay.service import Service
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["suggestions"])
@@ -17,8 +17,9 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["suggestions"
 def create_suggestion(experiment_id: str, body: schemas.SuggestionCreate | None = Body(None),
                       idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
                       svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
-    return svc.create_suggestion(experiment_id, body, client_id=p.client_id, random_only=p.development,
-                                 idempotency_key=idempotency_key).to_json()
+    return json_response(svc.create_suggestion(experiment_id, body, client_id=p.client_id,
+                                               random_only=p.development,
+                                               idempotency_key=idempotency_key).to_json())
 
 
 @router.get("/suggestions")
@@ -39,7 +40,7 @@ def delete_suggestions(experiment_id: str, state: str | None = None, svc: Servic
 @router.get("/suggestions/{suggestion_id}")
 def get_suggestion(experiment_id: str, suggestion_id: str, svc: Service = Depends(service),
                    p: Principal = Depends(reader)) -> dict[str, Any]:
-    return svc.get_suggestion(experiment_id, suggestion_id, client_id=p.client_id).to_json()
+    return json_response(svc.get_suggestion(experiment_id, suggestion_id, client_id=p.client_id).to_json())
 
 
 @router.put("/suggestions/{suggestion_id}")
