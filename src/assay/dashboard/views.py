@@ -104,7 +104,12 @@ def _encoded(exp: Experiment, name: str, col: Sequence[Any]) -> np.ndarray:
     if p.type == "categorical":
         idx = {c: i for i, c in enumerate(p.categorical_values)}
         return np.array([idx.get(v, np.nan) if v is not None else np.nan for v in col], dtype=float)
-    x = np.array([_num(v) if _num(v) is not None else np.nan for v in col], dtype=float)
+    try:  # the stored values of a numeric parameter are numbers (or missing): one conversion
+        x = np.array([np.nan if v is None else v for v in col], dtype=float)
+        if x.size:
+            x[~np.isfinite(x)] = np.nan
+    except (TypeError, ValueError):
+        x = np.array([_num(v) if _num(v) is not None else np.nan for v in col], dtype=float)
     if p.is_log:
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.log(np.where(x > 0, x, np.nan))
@@ -356,11 +361,13 @@ def contour(exp: Experiment, cols: ObservationColumns, x: str, y: str, metric: s
     sy = (gy[-1] - gy[0]) or 1.0
     px, py = (ex - gx[0]) / sx, (ey - gy[0]) / sy
     ux, uy = np.meshgrid((gx - gx[0]) / sx, (gy - gy[0]) / sy)
-    if len(z) > 2000:  # bound the work: an evenly spaced subset is plenty for a 30x30 picture
-        pick = np.linspace(0, len(z) - 1, 2000).round().astype(int)
+    if len(z) > 1000:  # bound the work: an evenly spaced subset is plenty for a 30x30 picture
+        pick = np.linspace(0, len(z) - 1, 1000).round().astype(int)
         px, py, z = px[pick], py[pick], z[pick]
-    d2 = (ux.reshape(-1, 1) - px) ** 2 + (uy.reshape(-1, 1) - py) ** 2
-    w = 1.0 / np.maximum(d2, 1e-12) ** 1.5
+    d2 = np.square(ux.reshape(-1, 1) - px)
+    d2 += np.square(uy.reshape(-1, 1) - py)
+    np.maximum(d2, 1e-12, out=d2)
+    w = 1.0 / (d2 * np.sqrt(d2))  # weights 1 / distance^3
     grid_z = (w @ z) / w.sum(axis=1)
     return {"x": vx.tolist(), "y": vy.tolist(), "z": grid_z.reshape(size, size).round(8).tolist(),
             "points": int(m.sum()), "method": "inverse-distance interpolation"}

@@ -417,9 +417,11 @@
   const onScreen = (div) => { const r = div.getBoundingClientRect(); return r.height > 0 && r.bottom > -50 && r.top < innerHeight + 50; };
   const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
 
+  const OWN = ["plot-parcoords"]; // drawn by the page itself (parcoords.js): no need to wait for Plotly.js
   async function drawPlots(all) {
-    await Assay.loadPlotly();
     const draw = async (id) => { dirty.delete(id); await PLOTS[id](); performance.mark(`drawn ${id}`); await later(); };
+    if (!window.Plotly) for (const id of OWN) if (dirty.has(id) && (all || onScreen($(id))) && $(id).getBoundingClientRect().height > 0) await draw(id);
+    await Assay.loadPlotly();
     for (const id of Object.keys(PLOTS)) if (dirty.has(id) && onScreen($(id))) await draw(id);
     if (!all) return;
     performance.mark("first-screen");
