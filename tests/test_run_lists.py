@@ -115,6 +115,18 @@ def test_sort_and_paging(lists: tuple[assay.Connection, dict[str, str]]) -> None
     assert [r["name"] for r in back["data"]] == ["delta", "beta"]
 
 
+def test_run_keys_name_every_parameter_and_metric(lists: tuple[assay.Connection, dict[str, str]]) -> None:
+    """The dashboard's runs table columns: keys read inside the runs' JSON by the database."""
+    conn, ids = lists
+    cols = conn.request("GET", "/dashboard/api/projects/lists/run_columns")
+    assert cols == {"assignments": ["layers", "lr", "opt"], "values": ["acc"]}
+    conn.request("MERGE", f"/v1/training_runs/{ids['delta']}", json={"deleted": True})  # archived runs don't count
+    assert conn.request("GET", "/dashboard/api/projects/lists/run_columns")["assignments"] == ["lr", "opt"]
+    assert conn.request("GET", "/dashboard/api/projects/other/run_columns") == {"assignments": [], "values": []}
+    with pytest.raises(NotFound):
+        conn.request("GET", "/dashboard/api/projects/nope/run_columns")
+
+
 @pytest.mark.parametrize(("params", "field"), [
     ({"filters": "not json"}, "filters"),
     ({"filters": json.dumps({"field": "state"})}, "filters"),

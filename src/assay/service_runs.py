@@ -299,6 +299,13 @@ class RunService:
                 out.append(self._finish_new(s, run, r, client_id))
         return Page(out, len(out))
 
+    def run_keys(self, project: str, *, client_id: int = 1) -> dict[str, list[str]]:
+        """The parameter and metric names used by a project's runs (its runs table's columns)."""
+        with self.store.read() as s:
+            pid = runs_repo.get_project(s, client_id, project).id
+            params, metrics = runs_repo.run_keys(s, client_id, pid)
+        return {"assignments": params, "values": metrics}
+
     def get_run(self, run_id: Any, *, client_id: int = 1) -> TrainingRun:
         rid = _int_id(run_id, "training_run")
         with self.store.read() as s:

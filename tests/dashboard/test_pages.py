@@ -345,12 +345,13 @@ def test_projects_and_runs_table(page: Any, data: Data) -> None:
     assert page.locator("#runs tbody tr").count() == 4
     headers = page.locator("#runs thead th").all_inner_texts()
     assert {"lr", "depth", "accuracy", "loss"} <= {h.strip() for h in headers}
+    names = page.locator("#runs tbody tr td:nth-child(3)")
     page.locator("#runs").get_by_role("button", name="sort by accuracy").click()
-    names = page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts()
-    assert names == ["resnet-0", "resnet-1", "resnet-2", "resnet-3"]
+    expect(names).to_have_text(["resnet-0", "resnet-1", "resnet-2", "resnet-3"])
     page.fill("#runs-filter", "accuracy > 0.76")
-    assert page.locator("#runs tbody tr td:nth-child(3)").all_inner_texts() == ["resnet-2", "resnet-3"]
+    expect(names).to_have_text(["resnet-2", "resnet-3"])
     page.fill("#runs-filter", "")
+    expect(names).to_have_count(4)
     # hide a column: the choice survives a reload
     page.click("#columns-box summary")
     page.locator("#columns label", has_text="loss").locator("input").uncheck()
@@ -366,6 +367,40 @@ def test_projects_and_runs_table(page: Any, data: Data) -> None:
     assert table.locator("thead th").all_inner_texts()[1:] == ["resnet-0", "resnet-3"]
     acc = table.locator("tr", has=page.locator("th", has_text="accuracy")).locator("td").all_inner_texts()
     assert [float(a) for a in acc] == pytest.approx([0.7, 0.85])
+
+
+def test_runs_table_filters_sorts_and_pages_on_the_server(page: Any, data: Data) -> None:
+    """120 runs: the table holds one page of 50; filters, sorting and paging are the API's (SigOpt ``filters``)."""
+    url = data.server.url
+    with httpx.Client(base_url=url) as h:
+        h.post("/v1/clients/1/projects", json={"id": "sweep", "name": "Sweep"}).raise_for_status()
+        runs = [{"name": f"trial-{i:03d}", "assignments": {"lr": i / 1000, **({"opt": "sgd"} if i % 4 else {}),
+                                                          **({"momentum": 0.9} if i == 0 else {})},
+                 "values": {"acc": {"value": (i * 37 % 120) / 120}}} for i in range(120)]
+        h.post("/v1/clients/1/projects/sweep/training_runs/batch", json={"runs": runs}).raise_for_status()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/training_runs?" in r.url else None)
+    page.goto(f"{url}/projects/sweep")
+    page.wait_for_selector(READY)
+    rows = page.locator("#runs tbody tr")
+    expect(rows).to_have_count(50)
+    expect(page.locator("#runs .rowcount")).to_contain_text("120 of 120 rows · page 1 of 3")
+    # the columns are every key the project's runs use: "momentum" too, which only the oldest run has
+    assert {"lr", "opt", "momentum", "acc"} <= {h.strip() for h in page.locator("#runs thead th").all_inner_texts()}
+    page.locator("#runs").get_by_role("button", name="sort by acc").click()  # ascending, over all 120
+    expect(rows.first.locator("td").last).to_have_text("0")
+    assert any("sort=values.acc" in u and "ascending=true" in u for u in asked)
+    page.locator("#runs").get_by_role("button", name="Next ›").click()
+    expect(page.locator("#runs .rowcount")).to_contain_text("page 2 of 3")
+    expect(rows.first.locator("td").last).to_have_text(f"{50 / 120:.5g}")
+    page.fill("#runs-filter", "acc >= 0.5, opt = sgd")
+    want = sum(1 for i in range(120) if (i * 37 % 120) / 120 >= 0.5 and i % 4)
+    expect(page.locator("#runs .rowcount")).to_contain_text(f"{want} of 120 rows")
+    assert any("filters=" in u and "values.acc" in u and "assignments.opt" in u for u in asked)
+    page.fill("#runs-filter", "trial-11")  # plain text: the run name contains it
+    expect(page.locator("#runs .rowcount")).to_contain_text("10 of 120 rows")
+    page.fill("#runs-filter", "colour = red")
+    expect(page.locator("#runs .msg.error")).to_contain_text("unknown column 'colour'")
 
 
 def test_run_page(page: Any, data: Data) -> None:

@@ -23,7 +23,9 @@ from assay.dashboard import views
 from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Suggestion
 from assay.errors import AssayError, InvalidRequest, NotFound, Unprocessable
 from assay.server.deps import Principal, reader, service, writer
+from assay.server.runs_deps import runs
 from assay.service import Service
+from assay.service_runs import RunService
 
 __all__ = ["router", "STATIC_DIR", "PLOTLY_JS", "PLOTLY_URL"]
 
@@ -245,6 +247,13 @@ def forest_importances(experiment_id: str, request: Request, svc: Service = Depe
         except Unprocessable as err:
             e.derived["forest"] = {"data": None, "message": err.message}
     return _json(e.derived["forest"])
+
+
+@api.get("/projects/{project}/run_columns")
+def run_columns(project: str, svc: RunService = Depends(runs), p: Principal = Depends(reader)) -> dict[str, Any]:
+    """The runs table's parameter and metric columns: every key the project's runs use (the table itself reads
+    one page at a time from ``GET /v1/projects/{project}/training_runs`` with ``filters`` and ``sort``)."""
+    return svc.run_keys(project, client_id=p.client_id)
 
 
 @api.get("/experiments/{experiment_id}/observations.csv")

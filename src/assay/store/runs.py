@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, case, cast, delete, exists, func, select, update
+from sqlalchemy import Float, case, cast, delete, exists, func, select, true, update
 from sqlalchemy.orm import Session
 
 from assay.domain import Checkpoint, MetricValue, Project, StoredFile, Tag, TrainingRun
@@ -37,6 +37,7 @@ __all__ = [
     "run_row",
     "get_run",
     "list_runs",
+    "run_keys",
     "RunFilter",
     "RunSort",
     "RUN_COLUMNS",
@@ -522,3 +523,23 @@ def set_run_tags(session: Session, run_id: int, add: Sequence[int] = (), remove:
             session.add(TrainingRunTagRow(training_run_id=run_id, tag_id=tid))
     session.flush()
     session.execute(update(TrainingRunRow).where(TrainingRunRow.id == run_id).values(updated=now()))
+
+
+def run_keys(session: Session, client_id: int, project_id: int) -> tuple[list[str], list[str]]:
+    """The parameter names (assignment keys) and metric names (value keys) the project's runs use, sorted: the
+    runs table's columns, read inside the JSON by the database (no run is loaded)."""
+    where = (TrainingRunRow.client_id == client_id, TrainingRunRow.project_id == project_id,
+             TrainingRunRow.deleted.is_(False))
+    out: list[list[str]] = []
+    for col, path in ((TrainingRunRow.assignments, ()), (TrainingRunRow.data, ("values",))):
+        if session.get_bind().dialect.name == "postgresql":
+            obj = func.json_extract_path(col, *path) if path else col
+            keys = (select(func.json_object_keys(obj).label("key"))
+                    .where(*where, func.json_typeof(obj) == "object").subquery())
+            q = select(keys.c.key).distinct()
+        else:
+            each = (func.json_each(col, "$." + ".".join(path)) if path else func.json_each(col)).table_valued("key")
+            q = (select(each.c.key).select_from(TrainingRunRow).join(each, true())
+                 .where(*where, each.c.key.is_not(None)).distinct())
+        out.append(sorted(str(k) for k in session.execute(q).scalars()))
+    return out[0], out[1]

@@ -175,6 +175,7 @@ const Assay = (() => {
     setColumns(columns) {
       this.columns = columns;
       if (!this.source) { this.filter = parseFilter(this.filterText, columns); this.draw(); }
+      else if (this.remote) this.draw();
     }
     setRows(rows) { this.rows = rows; this.render(); }
     /** Remote tables: show a page the caller already has (e.g. the first one, sent with the page data). */

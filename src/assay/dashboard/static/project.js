@@ -6,27 +6,67 @@
   const $ = (id) => document.getElementById(id);
   const msg = $("msg");
   const COLS_KEY = `assay.columns.${ref}`;
-  const selected = new Set();
-  let runs = [], allCols = [], table = null;
+  const selected = new Map(); // run id -> run (the runs picked for comparison, from whichever page)
+  let keys = { assignments: [], values: [] }, allCols = [], table = null, total = 0;
 
   const value = (r, m) => (r.values[m] ? r.values[m].value : null);
 
+  // column key -> the run field the server filters and sorts on (GET training_runs `filters` / `sort`)
+  const FIELDS = { id: "id", name: "name", state: "state", created: "created", experiment: "experiment" };
+  const field = (key) => FIELDS[key] || (key.startsWith("p:") ? "assignments." + key.slice(2)
+    : key.startsWith("m:") ? "values." + key.slice(2) : null);
+
   function columns() {
-    const params = [...new Set(runs.flatMap((r) => Object.keys(r.assignments)))].sort();
-    const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.values)))].sort();
     return [
       { key: "select", label: "Select", sortable: false, fixed: true, value: () => "", render: (r) => el("input", {
         type: "checkbox", "aria-label": `select run ${r.name}`, checked: selected.has(r.id), class: "pick",
-        onchange: (ev) => { if (ev.target.checked) selected.add(r.id); else selected.delete(r.id); $("compare").disabled = selected.size < 2; } }) },
+        onchange: (ev) => { if (ev.target.checked) selected.set(r.id, r); else selected.delete(r.id); $("compare").disabled = selected.size < 2; } }) },
       { key: "id", label: "id", numeric: true, fixed: true, value: (r) => Number(r.id) },
       { key: "name", label: "name", fixed: true, value: (r) => r.name, render: (r) => el("a", { href: `/runs/${r.id}`, text: r.name }) },
       { key: "state", label: "state", value: (r) => r.state },
       { key: "created", label: "created", value: (r) => r.created, render: (r) => date(r.created) },
       { key: "experiment", label: "experiment", value: (r) => r.experiment, render: (r) => r.experiment ? el("a", { href: `/experiments/${r.experiment}`, text: r.experiment }) : "" },
-      { key: "checkpoints", label: "checkpoints", numeric: true, value: (r) => r.checkpoint_count },
-      ...params.map((p) => ({ key: "p:" + p, label: p, numeric: true, value: (r) => r.assignments[p] ?? null })),
-      ...metrics.map((m) => ({ key: "m:" + m, label: m, numeric: true, value: (r) => value(r, m) })),
+      { key: "checkpoints", label: "checkpoints", numeric: true, sortable: false, value: (r) => r.checkpoint_count },
+      ...keys.assignments.map((p) => ({ key: "p:" + p, label: p, numeric: true, value: (r) => r.assignments[p] ?? null })),
+      ...keys.values.map((m) => ({ key: "m:" + m, label: m, numeric: true, value: (r) => value(r, m) })),
     ];
+  }
+
+  /** The filter box ("accuracy > 0.9, state = completed", plain text = name contains) as the API's `filters`.
+      Column names are the table's; a run field the API knows (metadata.note, tags, favorite ...) works too. */
+  const OPS = { "=": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "~": "contains" };
+  const NUMERIC = new Set(["id", "created", "updated", "completed", "experiment"]);
+  function filters(text) {
+    const out = [];
+    for (const part of text.split(",").map((x) => x.trim()).filter(Boolean)) {
+      const m = part.match(/^([^<>=!~]+?)\s*(>=|<=|!=|=|<|>|~)\s*(.*)$/);
+      if (!m) { out.push({ field: "name", operator: "contains", value: part }); continue; }
+      const name = m[1].trim(), op = OPS[m[2]], raw = m[3].trim();
+      const col = allCols.find((c) => c.label.toLowerCase() === name.toLowerCase() && field(c.key));
+      const f = col ? field(col.key) : name;
+      if (!col && !/^(assignments|values|metadata)\.|^(state|name|id|created|updated|completed|experiment|favorite|tags)$/.test(f)) {
+        const known = allCols.filter((c) => field(c.key)).map((c) => c.label).join(", ");
+        throw new Error(`filter: unknown column '${name}'; columns are ${known}`);
+      }
+      const num = raw !== "" && !isNaN(Number(raw));
+      let v = raw;
+      if (op === "contains") v = raw;
+      else if (f.startsWith("values.") || NUMERIC.has(f)) v = num ? Number(raw) : raw;
+      else if (f.startsWith("assignments.") || f.startsWith("metadata.")) v = num ? Number(raw) : raw;
+      else if (f === "favorite") v = ["yes", "true", "1"].includes(raw.toLowerCase());
+      out.push({ field: f, operator: op, value: v });
+    }
+    return out;
+  }
+
+  /** One page of runs, filtered, sorted and counted by the server. */
+  async function source(q) {
+    const params = new URLSearchParams({ limit: String(q.limit), sort: field(q.sort) || "id", ascending: String(q.order === "ascending") });
+    const f = filters(q.filter);
+    if (f.length) params.set("filters", JSON.stringify(f));
+    if (q.offset) params.set("before", "o" + q.offset); // a sorted list's paging marker is its offset
+    const page = await api(`/v1/projects/${encodeURIComponent(ref)}/training_runs?${params}`);
+    return { rows: page.data, matched: page.count, total: f.length ? total : page.count };
   }
 
   function chosen() {
@@ -50,7 +90,7 @@
   }
 
   function compare() {
-    const chosenRuns = runs.filter((r) => selected.has(r.id)).sort((a, b) => Number(a.id) - Number(b.id));
+    const chosenRuns = [...selected.values()].sort((a, b) => Number(a.id) - Number(b.id));
     const rowsOf = allCols.filter((c) => !["select", "name"].includes(c.key));
     const head = el("tr", {}, el("th", { scope: "col", text: "" }), chosenRuns.map((r) => el("th", { scope: "col" }, el("a", { href: `/runs/${r.id}`, text: r.name }))));
     const body = rowsOf.map((c) => {
@@ -65,26 +105,21 @@
     $("compare-panel").scrollIntoView();
   }
 
+  /** Columns (every parameter and metric the project's runs use) and the run count; then the visible page again. */
   async function load() {
-    const out = [];
-    let before = null;
-    for (let i = 0; i < 20; i++) {
-      const page = await api(`/v1/projects/${encodeURIComponent(ref)}/training_runs?limit=1000${before ? "&before=" + before : ""}`);
-      out.push(...page.data);
-      before = page.paging && page.paging.before;
-      if (!before) break;
-    }
-    runs = out;
+    const [k, all] = await Promise.all([api(`/dashboard/api/projects/${encodeURIComponent(ref)}/run_columns`),
+      api(`/v1/projects/${encodeURIComponent(ref)}/training_runs?limit=1`)]);
+    keys = k; total = all.count;
     const cols = columns();
     const changed = JSON.stringify(cols.map((c) => c.key)) !== JSON.stringify(allCols.map((c) => c.key));
     allCols = cols;
     if (!table) {
-      table = new Table($("runs"), allCols, { sortKey: "id", sortDir: "descending", caption: "Training runs" });
+      table = new Table($("runs"), allCols, { sortKey: "id", sortDir: "descending", caption: "Training runs", source });
       $("runs-filter").addEventListener("input", (e) => table.setFilter(e.target.value));
     }
     if (changed) { renderColumnChooser(); applyColumns(); }
-    table.setRows(runs);
-    $("subtitle").textContent = `${runs.length} training run${runs.length === 1 ? "" : "s"}`;
+    await table.render();
+    $("subtitle").textContent = `${total} training run${total === 1 ? "" : "s"}`;
     document.body.dataset.ready = "true";
   }
 
