@@ -12,7 +12,9 @@ Methods (all given the same total cost budget ``B``):
 * ``assay-bo``: assay single-task BO, every evaluation on the full task;
 * ``optuna-hyperband``: Optuna TPE + ``HyperbandPruner``; a trial climbs the fidelities as
   rungs (training continues, so reaching fidelity ``s`` costs ``s`` in total);
-* ``random``: random search on the full task.
+* ``random``: random search on the full task;
+* ``bohb``: BOHB (``hpbandster``): Hyperband brackets over the fidelities, KDE-proposed configurations,
+  each rung evaluated from scratch (cost = fidelity).
 
 Problems:
 
@@ -240,11 +242,66 @@ def run_optuna(p: MFProblem, seed: int, budget: int) -> Trace:
     return tr
 
 
+def run_bohb(p: MFProblem, seed: int, budget: int) -> Trace:
+    """BOHB (Falkner et al. 2018, ``hpbandster``): Hyperband brackets over the fidelities with a TPE-like
+    KDE model proposing configurations. Each rung re-evaluates from scratch (hpbandster has no resume), so
+    an evaluation at fidelity ``s`` costs ``s``. The Pyro name server listens on 127.0.0.1 only."""
+    import logging
+    import threading
+
+    import ConfigSpace as CS
+    import hpbandster.core.nameserver as hpns
+    import Pyro4
+    from hpbandster.core.worker import Worker
+    from hpbandster.optimizers import BOHB
+
+    logging.getLogger("hpbandster").setLevel(logging.ERROR)
+    # ConfigSpace 1.x hands numpy scalars, which Pyro's default serpent serializer cannot carry
+    Pyro4.config.SERIALIZER = "pickle"
+    Pyro4.config.SERIALIZERS_ACCEPTED.add("pickle")
+    np.random.seed(seed)  # BOHB's KDE sampling draws from numpy's global generator
+    cs = CS.ConfigurationSpace(seed=seed)
+    for q in p.params:
+        if q.kind == "int":
+            cs.add(CS.UniformIntegerHyperparameter(q.name, int(q.low), int(q.high), log=q.log))
+        else:
+            cs.add(CS.UniformFloatHyperparameter(q.name, q.low, q.high, log=q.log))
+    # hpbandster's budgets are max_budget * eta^-k: with eta 3 and 3 rungs, rung k is fidelity k
+    rungs = {round(9 / 3**k, 6): s for k, s in enumerate(reversed(p.fidelities))}
+    tr, lock = Trace(), threading.Lock()
+
+    class _W(Worker):  # type: ignore[misc]
+        def compute(self, config: dict[str, Any], budget: float, **_: Any) -> dict[str, Any]:
+            s = rungs[round(budget, 6)]
+            with lock:
+                if tr.spent >= budget - 1e-9:
+                    return {"loss": 1e12, "info": "over budget"}
+                v = p.f(dict(config), s)
+                tr.add(s, v if s >= 1.0 else None)
+            return {"loss": v, "info": {}}
+
+    run_id = f"assay-mt-{os.getpid()}-{seed}"
+    ns = hpns.NameServer(run_id=run_id, host="127.0.0.1", port=0)
+    host, port = ns.start()
+    w = _W(run_id=run_id, host="127.0.0.1", nameserver=host, nameserver_port=port)
+    w.run(background=True)
+    opt = BOHB(configspace=cs, run_id=run_id, nameserver=host, nameserver_port=port, min_budget=1, max_budget=9,
+               eta=3, host="127.0.0.1", ping_interval=1)
+    try:
+        while tr.spent < budget - 1e-9:
+            opt.run(n_iterations=len(opt.iterations) + 1)
+    finally:
+        opt.shutdown(shutdown_workers=True)
+        ns.shutdown()
+    return tr
+
+
 METHODS: dict[str, Callable[[MFProblem, int, int], Trace]] = {
     "assay-multitask": lambda p, s, b: run_assay(p, s, b, True),
     "assay-bo": lambda p, s, b: run_assay(p, s, b, False),
     "optuna-hyperband": run_optuna,
     "random": run_random,
+    "bohb": run_bohb,
 }
 
 

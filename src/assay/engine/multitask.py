@@ -9,19 +9,24 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   Every cheap observation informs the full task as far as the fitted kernel says they correlate.
   (Chosen over the product-RBF ``SingleTaskGP``, the linear-truncated fidelity kernel and a
   ``MultiTaskGP`` on held-out full-task rank correlation and fit time; see docs/benchmarks.md.)
-* **Exploration:** multi-fidelity max-value entropy search (``qMultiFidelityMaxValueEntropy``,
-  Takeno et al. 2020) with ``InverseCostWeightedUtility`` over an ``AffineFidelityCostModel``
-  and ``project_to_target_fidelity``: the information a point on a cheap task gives about the
-  *full-task* maximum, divided by the task's cost. It is maximized over a discrete set (scrambled
-  Sobol points plus perturbations of the incumbents, refined twice around the best) x every
-  cheap task, which handles integers, categoricals, conditionals and linear constraints exactly.
-* **Full-task checks:** only full-cost observations count for ``best_assignments``, so once
-  ``VERIFY_AFTER`` cost has been spent on cheap tasks since the last full-task run, the next
-  suggestion is the full-task expected-improvement maximizer under the multi-fidelity model.
-* **Schedule:** the initial design runs on the cheapest task (its last point on the full task,
-  to anchor the correlation); once the remaining budget only covers a reserve, every suggestion
-  runs on the full task: the model's recommendation (posterior-mean maximizer at cost 1) while
-  it is unmeasured, then full-task expected improvement.
+* **Point and task (BOCA, Kandasamy et al. 2017):** the point maximizes the *full-task* expected
+  improvement under the multi-fidelity model (what matters is the full task), maximized over a
+  discrete set (scrambled Sobol points plus perturbations of the incumbents, refined twice around the
+  best), which handles integers, categoricals, conditionals and linear constraints exactly. It is
+  measured on the cheapest task that can still tell something there: the posterior sd of that task's
+  value at the point exceeds ``BIAS_WEIGHT x cost^(1/(dim+2)) x`` the posterior sd of the task's bias
+  (full-task value minus the task's). Cheap tasks are used while they inform; once they are known
+  where the model hopes for improvement, only the full task can tell more. Open suggestions enter as
+  kriging believers (the model conditioned on its own mean there).
+* **Committing to the full task:** only full-cost observations count for ``best_assignments``, so a
+  full-task run goes to the model's *recommendation* (the posterior-mean maximizer at cost 1, i.e.
+  trusting the fitted fidelity correlation) whenever the model predicts it beats the measured full-task
+  incumbent, either because the task rule above asked for the full task or because ``VERIFY_AFTER``
+  cost was spent on model-chosen cheap runs since the last full-task run; otherwise the expected-
+  improvement point itself.
+* **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
+  covers a reserve, every suggestion runs on the full task: the recommendation while it is
+  unmeasured, then full-task expected improvement.
 
 Pure: numbers in, :class:`Candidate` out; never raises for a valid problem.
 """
@@ -44,6 +49,8 @@ _N_SOBOL = 256  # discrete candidates per suggestion (plus local perturbations)
 _N_LOCAL = 128
 #: cost spent on cheap tasks after which the next suggestion is a full-task check
 VERIFY_AFTER = 1.0
+#: weight of a cheap task's bias uncertainty in the choice of the task (lower: cheap tasks longer)
+BIAS_WEIGHT = 0.5
 
 
 def initial_size(problem: Problem) -> int:
@@ -121,16 +128,11 @@ def _initial(problem: Problem, n: int, n_data: int) -> list[Candidate] | None:
     if n_data + len(problem.pending) >= n_init and n_data >= 2:
         return None
     pts = sobol_points(problem.space, problem.n_suggested, n, problem.seed)
-    has_full = any(o.task is not None and o.task.cost >= 1.0 for o in problem.observations) or any(
-        t.cost >= 1.0 for t in _pending_tasks(problem))
     out = []
-    for i, a in enumerate(problem.space.from_unit(pts)):
+    for a in problem.space.from_unit(pts):
         if not problem.space.satisfies_linear_constraints(a):
             return None
-        last = problem.n_suggested + i >= n_init - 1
-        task = _full(problem.tasks) if last and not has_full else _cheapest(problem.tasks)
-        has_full = has_full or task.cost >= 1.0
-        out.append(Candidate(a, task=task, source="sobol"))
+        out.append(Candidate(a, task=_cheapest(problem.tasks), source="sobol"))
     return out
 
 
@@ -156,7 +158,7 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
     for k in range(n):
         cand_a = [a for a in cand_a if space.key(a) not in full_keys] or cand_a
         c = _one(problem, model, cand_a, [o.assignments for o in obs], pending, full_keys,
-                 max(full_y) if full_y else float(y.max()), left, problem.n_suggested + k, cheap)
+                 max(full_y) if full_y else None, float(y.max()), left, problem.n_suggested + k, cheap)
         out.append(c)
         left -= c.task.cost  # type: ignore[union-attr]
         cheap = 0.0 if c.task.cost >= 1.0 else cheap + c.task.cost  # type: ignore[union-attr]
@@ -167,34 +169,97 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
 
 
 def _cheap_since_full(problem: Problem) -> float:
-    """Cost spent on cheap tasks (observed, then open) since the last full-task run."""
-    cheap = 0.0
-    for t in [o.task for o in problem.observations] + list(_pending_tasks(problem)):
+    """Cost spent on model-chosen cheap runs (observed, then open) since the last full-task run.
+
+    The initial design does not count: a full-task check needs a model that has seen model-chosen points.
+    """
+    cheap, n_init = 0.0, initial_size(problem)
+    for i, t in enumerate([o.task for o in problem.observations] + list(_pending_tasks(problem))):
         cost = 1.0 if t is None else t.cost
-        cheap = 0.0 if cost >= 1.0 else cheap + cost
+        cheap = 0.0 if cost >= 1.0 else cheap + (cost if i >= n_init else 0.0)
     return cheap
 
 
 def _one(problem: Problem, model: Any, cand_a: list[dict[str, Any]], seen_a: list[dict[str, Any]],
-         pending: list[np.ndarray], full_keys: set, best_full: float, left: float, step: int,
-         cheap_since_full: float) -> Candidate:
+         pending: list[np.ndarray], full_keys: set, best_full: float | None, best_any: float, left: float,
+         step: int, cheap_since_full: float) -> Candidate:
     full = _full(problem.tasks)
     if left <= reserve(problem):  # final-fidelity recommendation: the model's full-task optimum
         rec, _ = _recommend(model, problem, cand_a + seen_a, full_keys, step)
         if rec is not None:
             return Candidate(dict(rec), task=full, source="multitask: the model's full-task recommendation "
                                                           "(final budget reserve)")
-    if left <= reserve(problem) or cheap_since_full >= VERIFY_AFTER:
-        pts, ei = _refine(lambda x: _full_task_ei(model, x, best_full), problem, cand_a, step)
-        i = int(np.argmax(ei))
-        why = "final budget reserve" if left <= reserve(problem) else \
-            f"{cheap_since_full:.2g} spent on cheap tasks since the last full-task run"
-        return Candidate(dict(pts[i]), task=full, source=f"multitask: full-task expected improvement ({why})")
-    cheap = sorted({t.cost for t in problem.tasks if t.cost < 1.0})
+        ref = best_any if best_full is None else best_full
+        pts, ei = _refine(lambda x: _full_task_ei(model, x, ref), problem, cand_a, step)
+        return Candidate(dict(pts[int(np.argmax(ei))]), task=full,
+                         source="multitask: full-task expected improvement (final budget reserve)")
+    if cheap_since_full >= VERIFY_AFTER:  # the cheap tasks have had their share: check the recommendation
+        rec, mean = _recommend(model, problem, cand_a + seen_a, full_keys, step)
+        if rec is not None and (best_full is None or mean > best_full):
+            return Candidate(dict(rec), task=full, source=f"multitask: full-task check of the model's "
+                             f"recommendation ({cheap_since_full:.2g} spent on cheap tasks since the last one)")
     by_cost = {t.cost: t for t in problem.tasks}
-    a, j, v = _mes_choice(model, problem, cand_a, cheap, pending, step)
-    return Candidate(dict(a), task=by_cost[cheap[j]],
-                     source=f"multitask: max-value entropy per unit cost ({v:.3g})")
+    ref = best_any if best_full is None else best_full
+    a, cost, why = _boca_choice(_believer(model, pending), problem, cand_a, ref, step)
+    if cost < 1.0:
+        return Candidate(dict(a), task=by_cost[cost], source=f"multitask: {why}")
+    # the cheap tasks are known at the most promising point: the full task is due, and it is spent where
+    # the model expects the best full-task value (while that is predicted to beat the measured incumbent)
+    rec, mean = _recommend(model, problem, cand_a + seen_a, full_keys, step)
+    if rec is not None and (best_full is None or mean > best_full):
+        return Candidate(dict(rec), task=full, source=f"multitask: full-task check of the model's "
+                         f"recommendation ({why})")
+    return Candidate(dict(a), task=full, source=f"multitask: full-task expected improvement ({why})")
+
+
+def _believer(model: Any, pending: list[np.ndarray]) -> Any:
+    """The model conditioned on its own posterior mean at the open (point, task) pairs (kriging believer)."""
+    if not pending:
+        return model
+    import torch
+
+    x = torch.as_tensor(np.array(pending), dtype=torch.double)
+    try:
+        with torch.no_grad():
+            y = model.posterior(x).mean
+        return model.condition_on_observations(x, y)
+    except Exception:  # still a valid model, only blind to the open points
+        return model
+
+
+def _boca_choice(model: Any, problem: Problem, cand_a: list[dict[str, Any]], best: float,
+                 step: int) -> tuple[dict[str, Any], float, str]:
+    """The point by full-task expected improvement; its task by the information a task can still give.
+
+    As in BOCA (Kandasamy et al. 2017): the point is measured on the cheapest task where the posterior
+    sd of that task's value still exceeds ``BIAS_WEIGHT x cost^q x`` the posterior sd of the task's bias
+    (full-task value minus the task's), ``q = 1 / (dim + 2)``; when every cheap task is known well enough
+    there, only the full task can tell more (cost 1 is returned).
+    """
+    pts, ei = _refine(lambda x: _full_task_ei(model, x, best), problem, cand_a, step)
+    i = int(np.argmax(ei))
+    x = problem.space.encode(pts[i])
+    q = 1.0 / (problem.space.dim + 2)
+    why = ""
+    for cost in sorted({t.cost for t in problem.tasks if t.cost < 1.0}):
+        sd_task, sd_gap = _task_and_gap_sd(model, x, cost)
+        limit = BIAS_WEIGHT * cost**q * sd_gap
+        if sd_task > limit:
+            return pts[i], cost, (f"full-task expected improvement measured on the cost-{cost:g} task "
+                                  f"(sd there {sd_task:.3g} > {limit:.3g})")
+        why = f"cheap tasks known at the expected-improvement point: sd {sd_task:.3g} <= {limit:.3g}"
+    return pts[i], 1.0, why
+
+
+def _task_and_gap_sd(model: Any, x: np.ndarray, cost: float) -> tuple[float, float]:
+    """Posterior sd of ``f(x, cost)`` and of ``f(x, 1) - f(x, cost)``."""
+    import torch
+
+    tx = torch.as_tensor(np.vstack([np.append(x, cost), np.append(x, 1.0)]), dtype=torch.double)
+    with torch.no_grad():
+        cov = model.posterior(tx).mvn.covariance_matrix.numpy()
+    gap = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    return math.sqrt(max(cov[0, 0], 0.0)), math.sqrt(max(gap, 0.0))
 
 
 def _refine(score: Any, problem: Problem, cand_a: list[dict[str, Any]], step: int,
@@ -229,43 +294,73 @@ def _recommend(model: Any, problem: Problem, cand_a: list[dict[str, Any]], full_
     return pts[i], float(mean[i])
 
 
-def _mes_choice(model: Any, problem: Problem, cand_a: list[dict[str, Any]], costs: list[float],
-                pending: list[np.ndarray], step: int) -> tuple[dict[str, Any], int, float]:
-    space = problem.space
-    acq = _mes_per_cost(model, space.encode_many(cand_a), costs, pending, seed=problem.seed + step)
-    pts, vals = _refine(acq, problem, cand_a, step)
-    i, j = divmod(int(np.argmax(vals)), len(costs))
-    return pts[i], j, float(vals[i, j])
-
-
 # -- BoTorch parts (imported lazily: torch is heavy) ---------------------------------------
 
 def _fit(x: np.ndarray, y: np.ndarray) -> Any:
     """A multi-fidelity GP on ``[encoding, cost]``: RBF over the parameters x a downsampling kernel over cost.
 
     The downsampling kernel (Klein et al. 2017, BoTorch ``SingleTaskMultiFidelityGP``) models a cheap
-    task's deviation from the full task as shrinking to zero at cost 1.
+    task's deviation from the full task as shrinking to zero at cost 1. Hyperparameters are warm-started
+    as in :mod:`assay.engine.gp`: fitted cold on the anchor prefix of the data (cached), then at most
+    ``WARM_ITERS`` L-BFGS steps on all of it, so a suggestion is deterministic and costs a fraction of a
+    cold fit.
     """
     import torch
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskMultiFidelityGP
-    from botorch.models.transforms.outcome import Standardize
-    from gpytorch.mlls import ExactMarginalLogLikelihood
 
+    from assay.engine import gp
     from assay.engine.strategy import _limit_threads
 
     _limit_threads(torch)
-    tx = torch.as_tensor(x, dtype=torch.double)
-    ty = torch.as_tensor(y, dtype=torch.double).unsqueeze(-1)
-    model = SingleTaskMultiFidelityGP(tx, ty, data_fidelities=[x.shape[1] - 1], linear_truncated=False,
-                                      outcome_transform=Standardize(m=1))
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    try:
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 100}})
-    except Exception:  # keep the prior hyperparameters: still a valid (if vague) model
-        pass
+    m = gp.anchor_size(len(y))
+    if np.ptp(y[:m]) == 0:
+        m = len(y)
+    key = gp._key(x[:m], y[:m], tag="mf-cold")
+    init = gp._cached(key)
+    if init is None:
+        anchor = _mf_model(x[:m], y[:m])
+        _mf_optimize(anchor, gp.COLD_ITERS, key)
+        init = gp._hyper(anchor)
+        gp._store(key, init)
+    model = _mf_model(x, y)
+    if m == len(y):
+        model.load_state_dict(init, strict=False)
+    else:
+        key = gp._key(x, y, *init.values(), tag="mf-warm")
+        state = gp._cached(key)
+        if state is None:
+            model.load_state_dict(init, strict=False)
+            _mf_optimize(model, gp.WARM_ITERS, key)
+            gp._store(key, gp._hyper(model))
+        else:
+            model.load_state_dict(state, strict=False)
     model.eval()
     return model
+
+
+def _mf_model(x: np.ndarray, y: np.ndarray) -> Any:
+    import torch
+    from botorch.models import SingleTaskMultiFidelityGP
+    from botorch.models.transforms.outcome import Standardize
+
+    tx = torch.as_tensor(x, dtype=torch.double)
+    ty = torch.as_tensor(y, dtype=torch.double).unsqueeze(-1)
+    return SingleTaskMultiFidelityGP(tx, ty, data_fidelities=[x.shape[1] - 1], linear_truncated=False,
+                                     outcome_transform=Standardize(m=1))
+
+
+def _mf_optimize(model: Any, maxiter: int, key: str) -> None:
+    """Fit the hyperparameters (botorch's retries seeded from the data); keep the prior ones on failure."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    with torch.random.fork_rng():
+        torch.manual_seed(int(key[:8], 16))
+        try:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                             optimizer_kwargs={"options": {"maxiter": maxiter}})
+        except Exception:  # the prior hyperparameters still give a valid (if vague) model
+            pass
 
 
 def _at_full(x: np.ndarray) -> Any:
@@ -289,38 +384,6 @@ def _full_task_ei(model: Any, x: np.ndarray, best: float) -> np.ndarray:
     acq = LogExpectedImprovement(model, best_f=best)
     with torch.no_grad():
         return np.concatenate([acq(chunk.unsqueeze(-2)).numpy() for chunk in _at_full(x).split(1024)])
-
-
-def _mes_per_cost(model: Any, x: np.ndarray, costs: list[float], pending: list[np.ndarray],
-                  seed: int) -> Any:
-    """Multi-fidelity MES per unit cost: a scorer of encoded rows × every task cost (``n x tasks``)."""
-    import torch
-    from botorch.acquisition.cost_aware import InverseCostWeightedUtility
-    from botorch.acquisition.max_value_entropy_search import qMultiFidelityMaxValueEntropy
-    from botorch.acquisition.utils import project_to_target_fidelity
-    from botorch.models.cost import AffineFidelityCostModel
-
-    d = x.shape[1]
-    torch.manual_seed(seed)
-    cost_model = AffineFidelityCostModel(fidelity_weights={d: 1.0}, fixed_cost=0.0)
-    acq = qMultiFidelityMaxValueEntropy(
-        model, candidate_set=_at_full(x), num_mv_samples=16,
-        cost_aware_utility=InverseCostWeightedUtility(cost_model=cost_model),
-        project=lambda X: project_to_target_fidelity(X, target_fidelities={d: 1.0}, d=d + 1),
-        X_pending=torch.as_tensor(np.array(pending), dtype=torch.double) if pending else None,
-        num_fantasies=8,
-    )
-
-    def score(rows: np.ndarray) -> np.ndarray:
-        n, t = len(rows), len(costs)
-        grid = np.hstack([np.repeat(rows, t, axis=0), np.tile(np.array(costs)[:, None], (n, 1))])
-        tx = torch.as_tensor(grid, dtype=torch.double)
-        with torch.no_grad():
-            vals = torch.cat([acq(chunk.unsqueeze(-2)) for chunk in tx.split(512)])
-        out = vals.numpy().reshape(n, t)
-        return np.where(np.isfinite(out), out, -np.inf)
-
-    return score
 
 
 def _candidates(problem: Problem, obs: list[Observation], y: np.ndarray,
