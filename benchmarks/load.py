@@ -13,8 +13,13 @@ requests claim), so the optimizer costs nothing on the request path: this is the
 (one admin token for every client, the per-token rate limit off: ``ASSAY_RATE_LIMIT=0``) unless
 ``--no-auth``. Clients are aiohttp coroutines in one process (lighter than httpx, so the load
 generator takes less of the machine's CPU from the server: it shares the same cores).
-Reports cycles/s and p50/p99 per endpoint; then how the cost of a suggestion and of the
-non-optimizer endpoints grows with the number of stored observations. PostgreSQL runs in a
+Reports cycles/s and p50/p99 per endpoint, and the CPU milliseconds per cycle of the server
+processes, PostgreSQL and the load generator (read from /proc: nearly independent of how busy the
+machine is, unlike throughput and latency) with the throughput that cost allows on all cores; then
+how the cost of a suggestion and of the non-optimizer endpoints grows with the number of stored
+observations. ``--think-ms`` makes each client wait between its suggestion and its observation (a
+worker evaluating the objective), to see latency at an offered load below saturation: with no think
+time N closed-loop clients queue, and latency is about N / throughput by Little's law. PostgreSQL runs in a
 throwaway cluster (initdb in a temp dir, default durability settings: fsync on).
 Only 127.0.0.1 is used; every run is bounded in time.
 """
@@ -203,7 +208,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
-                  errors: list[str], acked: list[int]) -> int:
+                  errors: list[str], acked: list[int], think: float = 0.0) -> int:
     import aiohttp
 
     cycles = 0
@@ -217,6 +222,8 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
                 errors.append(f"suggest {r.status} {body[:120]!r}")
                 continue
             s = json.loads(body)
+            if think:
+                await asyncio.sleep(think)  # the worker evaluates the objective
             a = s["assignments"]
             value = -abs(a["layers"] - 4) - a["dropout"] + (0.3 if a["opt"] == "adam" else 0.0)
             async with c.post(f"/v1/experiments/{eid}/observations", json={"suggestion": s["id"], "value": value},
@@ -243,7 +250,7 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
 
 
 async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[str, str] | None = None,
-                meter: CpuMeter | None = None) -> dict[str, Any]:
+                meter: CpuMeter | None = None, think: float = 0.0) -> dict[str, Any]:
     import aiohttp
 
     lat: dict[str, list[float]] = {"suggest": [], "observe": [], "get_experiment": []}
@@ -257,7 +264,7 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
                                for _ in range(clients)])
         served0 = meter.read() if meter else (0.0, 0.0)
         cpu0, start = time.process_time(), time.perf_counter()
-        counts = await asyncio.gather(*[_client(c, eid, start + seconds, lat, errors, acked)
+        counts = await asyncio.gather(*[_client(c, eid, start + seconds, lat, errors, acked, think)
                                         for _ in range(clients)])
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - cpu0
@@ -269,7 +276,8 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
     server_ms, pg_ms = (served1[0] - served0[0]) * 1000 / k, (served1[1] - served0[1]) * 1000 / k
     client_ms = client_cpu * 1000 / k
     cores = os.cpu_count() or 1
-    out: dict[str, Any] = {"clients": clients, "cycles": sum(counts), "seconds": round(elapsed, 2),
+    out: dict[str, Any] = {"clients": clients, "think_ms": round(think * 1000), "cycles": sum(counts),
+                           "seconds": round(elapsed, 2),
                            "cycles_per_s": round(sum(counts) / elapsed, 1), "errors": len(errors),
                            "error_sample": errors[:3], "acknowledged_observations": acked[0],
                            "load_generator_cpu_share": round(client_cpu / elapsed / cores, 2),
@@ -344,6 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scaling-type", default="offline", help="experiment type for the scaling study")
     p.add_argument("--quick", action="store_true", help="sqlite, 1 process, 8 clients, 3 s, no scaling")
     p.add_argument("--no-auth", action="store_true", help="serve without API tokens")
+    p.add_argument("--think-ms", type=float, default=0.0,
+                   help="each client waits this long between its suggestion and its observation (the "
+                        "objective's evaluation): latency at a given offered load instead of at saturation")
     p.add_argument("--out", default="benchmarks/results/load.json")
     a = p.parse_args(argv)
     if a.quick:
@@ -368,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
                     for n in clients:  # a fresh experiment per client count
                         eid = _experiment(server.url, server.headers, type=a.experiment_type)
                         meter.settle()
-                        row = asyncio.run(_load(server.url, eid, n, a.seconds, server.headers, meter))
+                        row = asyncio.run(_load(server.url, eid, n, a.seconds, server.headers, meter,
+                                                a.think_ms / 1000))
                         row.update(backend=backend, processes=procs, loadavg=round(os.getloadavg()[0], 1),
                                    **_check_consistency(server.url, eid, server.headers))
                         results["load"].append(row)
@@ -404,15 +416,16 @@ def summary(results: dict[str, Any]) -> str:
     end = meta.get("loadavg_at_end", [float("nan")])[0]
     lines = [f"load benchmark {meta['date']}, {meta['cpus']} CPUs, load average "
              f"{meta['loadavg_at_start'][0]:.1f} at start, {end:.1f} at end",
-             f"{'backend':<10} {'proc':>4} {'clients':>7} {'cyc/s':>7} {'sug p50/p99':>12} {'obs p50/p99':>12} "
-             f"{'get p50/p99':>12} {'srv ms':>7} {'pg ms':>6} {'gen ms':>6} {'cpu-bound cyc/s':>15} {'load':>5} "
-             f"{'err':>4} {'acked=stored':>12}"]
+             f"{'backend':<10} {'proc':>4} {'clients':>7} {'think':>6} {'cyc/s':>7} {'sug p50/p99':>12} "
+             f"{'obs p50/p99':>12} {'get p50/p99':>12} {'srv ms':>7} {'pg ms':>6} {'gen ms':>6} "
+             f"{'cpu-bound cyc/s':>15} {'load':>5} {'err':>4} {'acked=stored':>12}"]
     for r in results["load"]:
         def lat(k: str, r: dict[str, Any] = r) -> str:
             return f"{r[k]['p50_ms']:.0f}/{r[k]['p99_ms']:.0f}"
         stored = "yes" if r["acknowledged_observations"] == r["observation_count"] else "NO"
         lines.append(
-            f"{r['backend']:<10} {r['processes']:>4} {r['clients']:>7} {r['cycles_per_s']:>7.1f} "
+            f"{r['backend']:<10} {r['processes']:>4} {r['clients']:>7} {r.get('think_ms', 0):>6} "
+            f"{r['cycles_per_s']:>7.1f} "
             f"{lat('suggest'):>12} {lat('observe'):>12} {lat('get_experiment'):>12} "
             f"{r['server_cpu_ms_per_cycle']:>7.2f} {r['postgres_cpu_ms_per_cycle']:>6.2f} "
             f"{r['load_generator_cpu_ms_per_cycle']:>6.2f} {r['cpu_bound_cycles_per_s']:>15.0f} "

@@ -195,6 +195,21 @@ def test_progress_and_best_follow_every_kind_of_change(svc: Service, database_ur
     check()
     add(0.9, who=other)  # another process: this one's cache must notice
     check()
+    # A row committed late, below the newest id (its transaction took the id earlier): the id of
+    # another experiment's observation is freed and reused, as a concurrent writer's would be.
+    from assay.domain import MetricValue
+    from assay.store.models import ObservationRow
+
+    b = svc.create_experiment(simple_experiment())
+    gap = svc.create_observation(b.id, {"assignments": {"lr": 0.01, "layers": 2, "opt": "adam"}, "value": 0}).id
+    add(0.3)
+    check()
+    svc.delete_observations(b.id, gap)
+    with svc.store.write() as s:
+        s.add(ObservationRow(id=gap, experiment_id=exp.id, assignments={"lr": 0.01, "layers": 3, "opt": "sgd"},
+                             values=[MetricValue("acc", 7.0).to_json()], failed=False, created=1, cost=1.0))
+    check()
+    assert svc.get_experiment(exp.id).progress.best_observation.id == gap
     svc.update_observation(exp.id, first, {"value": 2.0})  # changes the best without a new row
     check()
     svc.delete_observations(exp.id, first)

@@ -154,6 +154,11 @@ def _cursor(v: Any, name: str) -> int:
         raise InvalidRequest(f"{name} must be a paging marker from a previous page", field=name) from None
 
 
+#: observations committed out of id order (a transaction that took its id earlier committed later)
+#: are found without rereading everything when their id is at most this far below the newest one
+LATE_WINDOW = 4096
+
+
 @dataclass(frozen=True)
 class _Summary:
     """What progress and best assignments need from an experiment's observations."""
@@ -166,18 +171,25 @@ class _Summary:
     first: Observation | None = None
     last: Observation | None = None
     best: tuple[Observation, ...] = ()
+    recent: frozenset[int] = frozenset()  # summarized ids above last_id - LATE_WINDOW
 
     def extend(self, new: list[Observation], exp: Experiment) -> _Summary:
-        """Add observations newer than every one summarized: the best of (best so far + new) is
-        the best of all (single best, Pareto front and feasible sets all compose this way)."""
+        """Add observations not yet summarized (newer ones, or late ones in the window): the best
+        of (best so far + new) is the best of all (single best, Pareto front and feasible sets all
+        compose this way)."""
         if not new:
             return self
+        new = sorted(new, key=lambda o: o.id)
+        last = new[-1] if self.last is None or new[-1].id > self.last.id else self.last
+        first = new[0] if self.first is None or new[0].id < self.first.id else self.first
+        floor = last.id - LATE_WINDOW
         return replace(
-            self, count=self.count + len(new), last_id=new[-1].id,
+            self, count=self.count + len(new), last_id=last.id,
             failed=self.failed + sum(o.failed for o in new),
             cost=self.cost + sum(o.task.cost if o.task else 1.0 for o in new),
-            first=self.first or new[0], last=new[-1],
-            best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)))
+            first=first, last=last,
+            best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)),
+            recent=frozenset(i for i in (*self.recent, *(o.id for o in new)) if i > floor))
 
 
 def _page(items: list[Any], total: int, limit: int) -> Page:
@@ -220,9 +232,15 @@ class Service:
         if cached is not None and cached.basis == basis:
             if cached.count == count and cached.last_id == last_id:
                 return cached
-            if last_id > cached.last_id:
-                new = repo.observations_after(s, exp.id, cached.last_id)
-                if cached.count + len(new) == count:  # nothing committed late below the cached ids
+            if last_id >= cached.last_id:
+                new = repo.observations_after(s, exp.id, cached.last_id) if last_id > cached.last_id else []
+                if cached.count + len(new) != count:  # some committed late, below the cached newest id
+                    floor = cached.last_id - LATE_WINDOW
+                    late = [i for i in repo.observation_ids_after(s, exp.id, max(0, floor))
+                            if i <= cached.last_id and i not in cached.recent]
+                    if cached.count + len(new) + len(late) == count:
+                        new += repo.observations_by_id(s, exp.id, late)
+                if cached.count + len(new) == count:
                     out = cached.extend(new, exp)
                     self._remember(exp.id, out)
                     return out

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.errors import AssayError
@@ -48,6 +52,72 @@ def _sqlite_engine(url: str, immediate: bool, pool_size: int) -> Engine:
     return engine
 
 
+class FairLock:
+    """A first-come first-served lock (``threading.Lock`` is not fair): a SQLite database's writers
+    in one process queue here, in order, instead of polling the database lock through SQLite's busy
+    handler, whose growing sleeps let late writers overtake early ones (seconds of tail latency)."""
+
+    def __init__(self, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+
+    def __enter__(self) -> FairLock:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if not turn.wait(self.timeout):
+            with self._mutex:
+                if turn in self._waiters:  # (else it was handed over just now: ours)
+                    self._waiters.remove(turn)
+                    raise TimeoutError(f"the database stayed locked by other writers for {self.timeout:g}s")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # handed straight to the next in line
+            else:
+                self._held = False
+
+
+_WRITER_LOCKS: dict[str, FairLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(url: str) -> FairLock:
+    """One queue per SQLite database per process (every Store on the same file shares it)."""
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(url, FairLock())
+
+
+#: a pooled connection unused for longer than this is tested before use (seconds)
+IDLE_PING = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle in the pool (the database may
+    have restarted or dropped them meanwhile): they are pinged at checkout and replaced when dead.
+    Busy connections skip the ping (``pool_pre_ping`` would add a round trip to every transaction)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since > IDLE_PING:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # noqa: BLE001 - any failure: the pool retries with a new connection
+                raise DisconnectionError() from exc
+
+
 class Store:
     """A database: ``with store.write() as s`` for one write transaction, ``store.read()`` for reads."""
 
@@ -62,10 +132,15 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._write_engine = _sqlite_engine(url, immediate=True, pool_size=pool_size)
             self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
+            self._writer_lock: FairLock | None = _writer_lock(url)
         else:
             self._write_engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                                               pool_timeout=120, pool_pre_ping=True)
-            self._read_engine = self._write_engine
+                                               pool_timeout=120)
+            _ping_when_idle(self._write_engine)
+            # Reads see one snapshot for the whole transaction (several statements that must agree,
+            # e.g. an observation count and the rows it counts); same pool as the writes.
+            self._read_engine = self._write_engine.execution_options(isolation_level="REPEATABLE READ")
+            self._writer_lock = None  # row locks: writers of different rows run together
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
 
@@ -75,8 +150,13 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any error."""
-        with self._write() as session, session.begin():
+        """One write transaction: committed on success, rolled back on any error. (SQLite: the
+        process's writers take turns in arrival order, see :class:`FairLock`.)"""
+        if self._writer_lock is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        with self._writer_lock, self._write() as session, session.begin():
             yield session
 
     @contextlib.contextmanager
@@ -92,7 +172,7 @@ class Store:
 
     def dispose(self) -> None:
         self._write_engine.dispose()
-        if self._read_engine is not self._write_engine:
+        if self.is_sqlite:
             self._read_engine.dispose()
 
     # -- schema ------------------------------------------------------------------------

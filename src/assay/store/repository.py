@@ -71,6 +71,8 @@ __all__ = [
     "close_suggestion",
     "observation_marker",
     "observations_after",
+    "observation_ids_after",
+    "observations_by_id",
     "bump_observations_version",
     "insert_candidates",
     "claim_candidate",
@@ -602,13 +604,33 @@ _OBS_AFTER = (select(_O.c.id, _O.c.experiment_id, _O.c.assignments, _O.c["values
               .order_by(_O.c.id.asc()))
 
 
-def observations_after(session: Session, experiment_id: int, after_id: int) -> list[Observation]:
-    """Observations with an id above ``after_id``, oldest first."""
-    rows = session.connection().execute(_OBS_AFTER, {"eid": experiment_id, "after": after_id}).all()
+def _observations_core(rows: Sequence[Any]) -> list[Observation]:
     return [Observation(id=r.id, experiment_id=r.experiment_id, assignments=r.assignments,
                         values=tuple(MetricValue.from_json(v) for v in r[3]), failed=r.failed,
                         suggestion_id=r.suggestion_id, task=_task(r.task), metadata=r.metadata, created=r.created)
             for r in rows]
+
+
+def observations_after(session: Session, experiment_id: int, after_id: int) -> list[Observation]:
+    """Observations with an id above ``after_id``, oldest first."""
+    return _observations_core(session.connection().execute(
+        _OBS_AFTER, {"eid": experiment_id, "after": after_id}).all())
+
+
+_OBS_IDS_AFTER = select(_O.c.id).where(_O.c.experiment_id == bindparam("eid"), _O.c.id > bindparam("after"))
+
+
+def observation_ids_after(session: Session, experiment_id: int, after_id: int) -> list[int]:
+    """Ids of the observations above ``after_id`` (from the index alone)."""
+    return list(session.connection().execute(_OBS_IDS_AFTER, {"eid": experiment_id, "after": after_id}).scalars())
+
+
+def observations_by_id(session: Session, experiment_id: int, ids: Sequence[int]) -> list[Observation]:
+    """These observations of the experiment, oldest first."""
+    if not ids:
+        return []
+    stmt = _OBS_AFTER.where(_O.c.id.in_(list(ids)))
+    return _observations_core(session.connection().execute(stmt, {"eid": experiment_id, "after": 0}).all())
 
 
 def bump_observations_version(session: Session, experiment_id: int) -> None:
