@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from assay.domain import Metric
 from assay.engine import Problem
@@ -98,3 +99,38 @@ def test_gp_beats_random_search_on_branin() -> None:
     # optimum 0.398; random search's mean best at 14 evaluations is several times worse
     assert gp < 1.5
     assert gp < 0.5 * float(np.mean(rnd))
+
+
+def _plateau_obs(last_value: float) -> list:
+    """Spread points rising towards (0.9, 0.9), then distinct points there scoring exactly the same best value."""
+    from .helpers import observe
+
+    spread = [(0.1, 0.1), (0.5, 0.2), (0.2, 0.6), (0.6, 0.5), (0.3, 0.9), (0.8, 0.3)]
+    obs = [observe({"x": x, "y": y}, i, {"f": -((x - 0.9) ** 2 + (y - 0.9) ** 2)}) for i, (x, y) in enumerate(spread)]
+    flat = [(0.9, 0.9), (0.95, 0.85), (0.85, 0.95)]
+    obs += [observe({"x": x, "y": y}, len(obs) + j, {"f": 0.0}) for j, (x, y) in enumerate(flat)]
+    obs.append(observe({"x": 0.92, "y": 0.93}, len(obs), {"f": last_value}))
+    return obs
+
+
+def test_a_plateau_the_search_keeps_landing_on_is_detected_and_repelled() -> None:
+    from assay.domain import Bounds, Parameter
+    from assay.space import Space
+
+    square = Space([Parameter("x", "double", Bounds(0, 1)), Parameter("y", "double", Bounds(0, 1))])
+    metric = (Metric("f"),)
+    (stuck,) = suggest(Problem(square, metric, observations=_plateau_obs(0.0), seed=1, n_suggested=10))
+    (fresh,) = suggest(Problem(square, metric, observations=_plateau_obs(-0.001), seed=1, n_suggested=10))
+    assert stuck.info["plateau"] == 4  # the newest values repeat: every point of that value repels
+    assert "plateau" not in fresh.info  # the newest value is new: plain expected improvement
+    assert stuck.info["acquisition"] < fresh.info["acquisition"] - 1.0  # the repulsion lowered the flat top
+
+
+def test_plateau_repulsion_stretches_along_the_columns_the_plateau_spans() -> None:
+    from assay.engine.strategy import REPULSION_SCALE, _plateau_scale
+
+    # a slab: the value did not change across x, so the flat region is taken to span x, not y
+    P = np.array([[0.1, 0.9], [0.5, 0.91], [0.8, 0.9]])
+    scale = _plateau_scale(P, 2)
+    assert scale[0] == pytest.approx(0.7)
+    assert scale[1] == pytest.approx(REPULSION_SCALE * np.sqrt(2))

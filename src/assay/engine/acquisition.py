@@ -101,13 +101,15 @@ def _no_jit_compile() -> None:
         mo_logei._load_attempted = True
 
 
-def repelled(acqf: Any, centers: np.ndarray, scale: float) -> Any:
-    """``acqf`` (a log-space acquisition) plus ``sum log(1 - exp(-|x - c|^2 / (2 scale^2)))`` over
-    ``centers`` (model encoding): a smooth penalty that vanishes away from them."""
+def repelled(acqf: Any, centers: np.ndarray, scale: float | np.ndarray) -> Any:
+    """``acqf`` (a log-space acquisition) plus ``sum log(1 - exp(-|(x - c) / scale|^2 / 2))`` over
+    ``centers`` (model encoding): a smooth penalty that vanishes away from them. ``scale`` is one
+    length or one per column (a region stretched along some columns)."""
     import torch
     from botorch.acquisition import AcquisitionFunction
 
     C = torch.as_tensor(np.asarray(centers, dtype=float), dtype=torch.double)
+    S = torch.as_tensor(np.asarray(scale, dtype=float), dtype=torch.double)
 
     class _Repelled(AcquisitionFunction):
         def __init__(self) -> None:
@@ -117,8 +119,8 @@ def repelled(acqf: Any, centers: np.ndarray, scale: float) -> Any:
         def forward(self, X: Any) -> Any:
             out = self.base(X)
             if len(C):
-                d2 = ((X[..., :, None, :] - C) ** 2).sum(-1)  # batch x q x centers
-                pen = torch.log1p(-torch.exp(-d2 / (2 * scale**2)) + 1e-9).sum(dim=(-1, -2))
+                d2 = (((X[..., :, None, :] - C) / S) ** 2).sum(-1)  # batch x q x centers
+                pen = torch.log1p(-torch.exp(-d2 / 2) + 1e-9).sum(dim=(-1, -2))
                 out = out + pen
             return out
 

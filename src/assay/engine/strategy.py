@@ -192,6 +192,43 @@ def _search_acquisition(model: Any, data: _Data, X_pending: Any, seed: int) -> A
     return repelled(base, data.X[good], scale)
 
 
+#: the newest observations that must all repeat an earlier value before the search avoids that plateau
+PLATEAU_REPEATS = 2
+
+
+def _plateau(data: _Data) -> np.ndarray | None:
+    """Rows of a plateau the search keeps landing on, or None.
+
+    When each of the newest :data:`PLATEAU_REPEATS` observations repeats exactly a value observed
+    before it, different assignments are giving the same result: one setting makes the others
+    irrelevant (a tree's minimum leaf weight turning every configuration into the same stump) or the
+    metric is quantized (an accuracy on a few hundred rows). The GP, smooth and stationary, still sees
+    unexplored corners of that flat region as promising, and the search spent most of a small budget
+    re-sampling one value. Its rows (every observation with one of those values) are returned so that
+    the acquisition is repelled from them (:func:`assay.engine.acquisition.repelled`)."""
+    y = data.Y[:, 0]
+    k = PLATEAU_REPEATS
+    if len(y) <= k:
+        return None
+
+    def seen(i: int) -> bool:
+        return bool(np.any(np.isclose(y[:i], y[i], rtol=1e-12, atol=0.0)))
+
+    if not all(seen(i) for i in range(len(y) - k, len(y))):
+        return None
+    recent = y[-k:]
+    rows = np.flatnonzero(np.isclose(y[:, None], recent[None, :], rtol=1e-12, atol=0.0).any(axis=1))
+    return rows
+
+
+def _plateau_scale(P: np.ndarray, dim: int) -> np.ndarray:
+    """Per-column repulsion lengths of a plateau's points ``P``: the value did not change across
+    their spread in a column, so the flat region is taken to extend that far along it (at least the
+    multisolution repulsion length): the search leaves the whole slab, not just the points seen."""
+    base = REPULSION_SCALE * float(np.sqrt(max(dim, 1)))
+    return np.maximum(base, np.ptp(P, axis=0))
+
+
 def _limit_threads(torch: Any) -> None:
     """Small GP matrices gain nothing from intra-op threads, and on a busy machine threads
     spin against each other (10x slower): one thread unless ``ASSAY_TORCH_THREADS`` says more."""
@@ -209,7 +246,7 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     import torch
 
     from assay.engine import trust_region as tr
-    from assay.engine.acquisition import build_acquisition, maximize
+    from assay.engine.acquisition import build_acquisition, maximize, repelled
     from assay.engine.encoding import Encoder
     from assay.engine.gp import fit_outcomes
 
@@ -242,6 +279,7 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     exclude |= {problem.space.key(p) for p in pending}
     budget = _acq_budget(enc.dim)
     incumbents = data.incumbents()
+    plateau = _plateau(data) if n_obj == 1 else None
     out: list[Candidate] = []
     for i in range(n):
         Xp = torch.as_tensor(enc.encode_many(pending), dtype=torch.double) if pending else None
@@ -254,11 +292,15 @@ def _bayes(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
             acqf = build_acquisition(model, n_objectives=n_obj, X_baseline=X_base, X_pending=Xp,
                                      constraints=data.constraints,
                                      ref_point=data.ref_point() if n_obj > 1 else None, seed=seed + i, mc_samples=64)
+            if plateau is not None:
+                acqf = repelled(acqf, data.X[plateau], _plateau_scale(data.X[plateau], enc.dim))
         a, v = maximize(acqf, enc, rng, exclude=exclude, incumbents=incumbents, deadline=deadline, box=box,
                         **budget)
         info: dict[str, Any] = {"acquisition": v, "observations": len(data.ok)}
         if region is not None:
             info["trust_region"] = region["info"]
+        if plateau is not None and not search:
+            info["plateau"] = int(len(plateau))  # observations of the repeated values it is repelled from
         analytic = n_obj == 1 and not data.constraints and Xp is None  # see build_acquisition
         src = ("gp:multisolution-search" if search else source.replace("lognei", "logei") if analytic
                else source)
