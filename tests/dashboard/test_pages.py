@@ -254,11 +254,17 @@ def test_live_refresh_without_reload(page: Any, data: Data) -> None:
     open_experiment(page, data, data.multi)
     page.evaluate("window.__same_document = true")
     n = len(observations(data, data.multi))
-    httpx.post(f"{data.server.url}/v1/experiments/{data.multi}/observations",
-               json={"assignments": {"a": 0.5, "b": 2}, "values": [{"name": "f1", "value": 0.5},
-                                                                  {"name": "f2", "value": 0.5}]}).raise_for_status()
+    new = httpx.post(f"{data.server.url}/v1/experiments/{data.multi}/observations",
+                     json={"assignments": {"a": 0.5, "b": 2}, "values": [{"name": "f1", "value": 0.5},
+                                                                        {"name": "f2", "value": 0.5}]})
+    new.raise_for_status()
     page.wait_for_function(f"document.querySelector('#history .rowcount').textContent.startsWith('{n + 1} of')",
                            timeout=15_000)
+    assert page.evaluate("window.__same_document") is True
+    # an edit (same count, same newest id) refreshes the page too
+    httpx.put(f"{data.server.url}/v1/experiments/{data.multi}/observations/{new.json()['id']}",
+              json={"values": [{"name": "f1", "value": 0.123}, {"name": "f2", "value": 0.5}]}).raise_for_status()
+    expect(page.locator("#history tbody tr").first).to_contain_text("0.123", timeout=15_000)
     assert page.evaluate("window.__same_document") is True
     # an off-screen plot is redrawn when it is scrolled into view
     page.locator("#plot-pareto").scroll_into_view_if_needed()
