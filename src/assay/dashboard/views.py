@@ -22,7 +22,7 @@ from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Sugge
 from assay.engine.analysis import best_rows, feasible_mask, metric_column
 from assay.errors import InvalidRequest
 
-__all__ = ["experiment_view", "experiment_row", "contour", "contour_axes", "history_csv", "history_page",
+__all__ = ["experiment_view", "experiment_row", "contour", "history_csv", "history_page",
            "parse_observations_csv", "importances", "MAX_POINTS", "PAGE_SIZE"]
 
 MAX_POINTS = 1000  # rows drawn per plot; SVG markers stay quick at this size
@@ -316,15 +316,6 @@ def history_page(exp: Experiment, cols: ObservationColumns, *, offset: int = 0, 
     best = set(best_rows(cols, exp.metrics, exp.tasks).tolist())
     return {"total": len(cols), "matched": len(ordered), "offset": offset, "limit": limit,
             "rows": _rows(exp, cols, ordered[offset:offset + limit], ok, best)}
-
-
-def contour_axes(exp: Experiment) -> tuple[str, str, str] | None:
-    """The contour the page shows first (as its selects default): the first two numeric parameters and the first
-    optimized metric (else the first metric); None without two numeric parameters."""
-    numeric = [p.name for p in exp.parameters if p.type != "categorical"]
-    if len(numeric) < 2 or not exp.metrics:
-        return None
-    return numeric[0], numeric[1], (exp.optimized_metrics or exp.metrics)[0].name
 
 
 def contour(exp: Experiment, cols: ObservationColumns, x: str, y: str, metric: str,

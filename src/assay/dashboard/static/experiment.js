@@ -212,20 +212,39 @@
       hovertemplate: "%{text}<br>%{x}: %{y}<extra></extra>" }], layout({ xaxis, yaxis: { title: { text: m } } }));
   }
 
-  let contourReq = 0;
-  async function renderContour() {
+  /** The contour's selection (parameters x, y and metric), its selects filled; null without two numeric parameters. */
+  function contourAxes() {
     const numeric = params().filter((p) => !isCat(p)).map((p) => p.name);
-    const div = $("plot-contour");
-    if (numeric.length < 2) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
+    if (numeric.length < 2) return null;
     fillSelect($("contour-x"), numeric);
     fillSelect($("contour-y"), numeric, numeric[1]);
     fillSelect($("contour-metric"), metrics().map((m) => m.name), (optimized()[0] || {}).name);
-    const x = $("contour-x").value, y = $("contour-y").value, m = $("contour-metric").value;
+    return { x: $("contour-x").value, y: $("contour-y").value, m: $("contour-metric").value };
+  }
+  // The grid is asked for as soon as the page data is in, so the server interpolates it while the browser
+  // draws the plots above it.
+  let grid = { key: null, promise: null };
+  function fetchGrid() {
+    const a = contourAxes();
+    if (!a || a.x === a.y) return null;
+    const key = [marker, a.x, a.y, a.m].join("\u0001");
+    if (grid.key !== key) {
+      const promise = api(`/dashboard/api/experiments/${expId}/contour?x=${encodeURIComponent(a.x)}&y=${encodeURIComponent(a.y)}&metric=${encodeURIComponent(a.m)}`);
+      promise.catch(() => {}); // reported when the contour is drawn
+      grid = { key, promise };
+    }
+    return grid.promise;
+  }
+
+  let contourReq = 0;
+  async function renderContour() {
+    const div = $("plot-contour");
+    const a = contourAxes();
+    if (!a) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
+    const { x, y, m } = a;
     if (x === y) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
     const mine = ++contourReq;
-    const c = D.contour; // the default grid comes with the page data
-    const g = c && c.x === x && c.y === y && c.metric === m ? c.grid
-      : await api(`/dashboard/api/experiments/${expId}/contour?x=${encodeURIComponent(x)}&y=${encodeURIComponent(y)}&metric=${encodeURIComponent(m)}`);
+    const g = await fetchGrid();
     if (mine !== contourReq) return;
     div.querySelector("p.empty")?.remove();
     if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
@@ -475,6 +494,7 @@
     D = await (prefetched || api(`/dashboard/api/experiments/${expId}`));
     performance.mark("data");
     marker = D.marker;
+    if (first || onScreen($("plot-contour"))) fetchGrid();
     await renderAll(first);
     document.body.dataset.marker = marker;
     if (first) fetchForest().catch((e) => Assay.message($("imp-note"), e.message));
