@@ -47,6 +47,7 @@ def main() -> None:
                 page.wait_for_selector("body[data-drawn]")
                 page.locator("#pareto-panel").screenshot(path=str(OUT / "pareto.png"))
                 page.locator("#plot-parcoords").scroll_into_view_if_needed()
+                page.evaluate("window.scrollBy(0, -120)")  # out from under the sticky header
                 page.locator("#plot-parcoords").locator("xpath=..").screenshot(path=str(OUT / "parcoords.png"))
                 page.goto(f"{srv.url}/projects/{d.project}")
                 page.wait_for_selector("body[data-ready=true]")

@@ -4,7 +4,7 @@
 "use strict";
 (() => {
   const NS = "http://www.w3.org/2000/svg";
-  const M = { l: 70, r: 100, t: 56, b: 28 };
+  const M = { l: 70, r: 110, t: 56, b: 28 };
   // Viridis, 9 evenly spaced stops (the scale Plotly uses)
   const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
     .map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
@@ -182,7 +182,7 @@
         root.append(g);
       });
       // the color bar
-      const cx = w - M.r + 40, top = M.t, bot = h - M.b;
+      const cx = w - M.r + 54, top = M.t, bot = h - M.b;
       const grad = svg("linearGradient", { id: "pc-grad-" + this.div.id, x1: 0, x2: 0, y1: 1, y2: 0 });
       VIRIDIS.forEach((_, i) => {
         const f = i / (VIRIDIS.length - 1);
