@@ -222,10 +222,12 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
                 errors.append(f"suggest {r.status} {body[:120]!r}")
                 continue
             s = json.loads(body)
+            suggest_s = t1 - t0
             if think:
-                await asyncio.sleep(think)  # the worker evaluates the objective
+                await asyncio.sleep(think)  # the worker evaluates the objective (not part of any latency)
             a = s["assignments"]
             value = -abs(a["layers"] - 4) - a["dropout"] + (0.3 if a["opt"] == "adam" else 0.0)
+            t1 = time.perf_counter()
             async with c.post(f"/v1/experiments/{eid}/observations", json={"suggestion": s["id"], "value": value},
                               headers={"Idempotency-Key": uuid.uuid4().hex}) as r:
                 body = await r.read()
@@ -234,7 +236,7 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
                 errors.append(f"observe {r.status} {body[:120]!r}")
                 continue
             acked[0] += 1
-            lat["suggest"].append(t1 - t0)
+            lat["suggest"].append(suggest_s)
             lat["observe"].append(t2 - t1)
             cycles += 1
             if cycles % 4 == 0:
