@@ -14,7 +14,7 @@ import pytest
 import assay
 from assay.dashboard import views
 from assay.domain import Bounds, Experiment, Metric, MetricValue, Observation, ObservationColumns, Parameter
-from assay.errors import InvalidRequest
+from assay.errors import InvalidRequest, NotFound
 
 EXP = Experiment(
     id=1, name="e",
@@ -199,3 +199,39 @@ def test_marker_changes_when_an_observation_is_edited_or_deleted(server) -> None
     m2 = httpx.get(url).json()["marker"]
     assert m2 not in (m0, m1)
     assert httpx.get(f"{server.url}/dashboard/api/experiments/{e['id']}").json()["points"]["metrics"]["y"] == [9.0, 0.3]
+
+
+def test_view_cache_keeps_one_state_per_experiment_and_bounds_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assay.dashboard.routes import ViewCache
+    from assay.service import Service
+    from assay.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'assay.db'}")
+    store.ensure_schema()
+    svc = Service(store)
+    try:
+        ids = []
+        for k in range(3):
+            e = svc.create_experiment({"name": f"e{k}", "metrics": [{"name": "y"}], "parameters": [
+                {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]})
+            svc.create_observations_batch(e.id, {"observations": [
+                {"assignments": {"x": i / 10}, "values": [{"name": "y", "value": i}]} for i in range(k + 2)]})
+            ids.append(str(e.id))
+        cache = ViewCache(size=2, rows=100)
+        first = cache.get(svc, ids[0], None)
+        assert cache.get(svc, ids[0], None) is first  # unchanged: the same entry, nothing read again
+        svc.create_observations_batch(ids[0], {"observations": [{"assignments": {"x": 0.5}, "values": [
+            {"name": "y", "value": 9}]}]})
+        again = cache.get(svc, ids[0], None)
+        assert again is not first and len(again.cols) == 3  # a change: read again
+        cache.get(svc, ids[1], None)
+        cache.get(svc, ids[2], None)
+        assert list(cache.entries) == ids[1:]  # at most two; the least recently viewed left
+        small = ViewCache(size=8, rows=5)
+        small.get(svc, ids[1], None)  # 3 observations
+        small.get(svc, ids[2], None)  # 4 more: over 5 in all
+        assert list(small.entries) == [ids[2]]
+        with pytest.raises(NotFound):
+            cache.get(svc, "999", None)
+    finally:
+        store.dispose()

@@ -157,10 +157,12 @@ class _Entry:
 class ViewCache:
     """The experiment page's data computed once per change marker (per server process), not per request: every
     open page polls, and a reload, a second viewer or a contour request then costs a marker check (three
-    aggregate queries), not a read and summary of every observation. A few experiments are kept."""
+    aggregate queries), not a read and summary of every observation. A few experiments are kept (at most
+    ``size``, and ``rows`` observations in all), the least recently viewed leave first."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 8, rows: int = 200_000) -> None:
         self.size = size
+        self.rows = rows  # observations kept in all (memory), the newest entry always stays
         self.entries: OrderedDict[str, _Entry] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -178,7 +180,8 @@ class ViewCache:
         with self.lock:
             self.entries[key] = e
             self.entries.move_to_end(key)
-            while len(self.entries) > self.size:
+            while len(self.entries) > 1 and (len(self.entries) > self.size
+                                             or sum(len(x.cols) for x in self.entries.values()) > self.rows):
                 self.entries.popitem(last=False)
         return e
 
