@@ -10,8 +10,8 @@
   async function setState(row, state) {
     try {
       await api(`/v1/experiments/${row.id}`, { method: "PUT", json: { state } });
+      await load(); // the list shows the change before the message says it is done
       Assay.message(msg, `Experiment ${row.id} ${state === "deleted" ? "archived" : "restored"}.`, "ok");
-      await load();
     } catch (e) { Assay.message(msg, e.message); }
   }
 
