@@ -215,3 +215,24 @@ def test_stored_candidates_never_repeat_an_open_suggestion(service: Service) -> 
     _stock(service, eid, [{"x1": 0.5, "x2": 0.5}, {"x1": 3.0, "x2": 4.0}])  # computed before it opened
     assert _stocked(service, eid) == 1
     assert service.create_suggestion(eid).assignments == {"x1": 3.0, "x2": 4.0} != user.assignments
+
+
+def test_server_process_freezes_its_startup_heap(tmp_path: Path) -> None:
+    """`assay server` processes exempt their startup heap from garbage collection (full collections
+    over the model stack stall every request); an app embedded in another process never does."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from assay.config import Settings
+    from assay.server.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(Settings(database_url=url, home=tmp_path, precompute=False))):
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(Settings(database_url=url, home=tmp_path, precompute=False, freeze_heap=True))):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

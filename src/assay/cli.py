@@ -67,6 +67,7 @@ def server(
         raise typer.Exit(2)
     os.environ["ASSAY_AUTH"] = "on" if auth else "off"
     os.environ["ASSAY_WORKERS"] = str(max(1, workers))  # each process takes its share of the rate limit
+    os.environ.setdefault("ASSAY_FREEZE_HEAP", "1")  # server processes: startup heap out of GC (tail latency)
     store = Store(settings.resolved_database_url)
     store.ensure_schema()
     if auth:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # through this process's API apply at once; a revocation by the CLI or another server process
     # applies within this time.
     auth_cache_seconds: float = 2.0
+    # Exempt the startup heap and the imported model stack from garbage collection (full collections
+    # over them stall requests for 0.1-0.5 s). `assay server` sets it: its processes serve nothing else.
+    freeze_heap: bool = False
     # Server processes sharing the limits above (`assay server --workers N` sets it).
     workers: int = Field(default=1, ge=1)
     # Largest artifact (image, model file ...) a training run may upload.

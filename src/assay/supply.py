@@ -135,7 +135,7 @@ class Supplier:
             self._cond.notify_all()
 
 
-def prewarm() -> None:
+def prewarm(freeze: bool = False) -> None:
     """Import the model stack (torch, BoTorch: seconds) ahead of the first model suggestion."""
     try:
         import botorch.acquisition.logei  # noqa: F401
@@ -146,15 +146,8 @@ def prewarm() -> None:
         import assay.engine.gp  # noqa: F401
     except Exception:  # noqa: BLE001 - only a head start; the first suggestion imports them anyway
         log.exception("prewarming the model stack failed")
-    gc.freeze()  # the imported stack lives as long as the process: keep it out of collections
-
-
-def freeze_heap() -> None:
-    """Exempt what exists now (the app, imported libraries) from garbage collection. A full
-    collection walks every tracked object: with torch and BoTorch loaded that is hundreds of
-    thousands, 0.1-0.5 s during which no request progresses (seen as p99 spikes)."""
-    gc.collect()
-    gc.freeze()
+    if freeze:
+        gc.freeze()  # the imported stack lives as long as the process: keep it out of collections
 
 
 def install(app: Any) -> None:
@@ -167,8 +160,8 @@ def install(app: Any) -> None:
         svc.supplier = sup
         svc.on_change.append(sup.notify)
         app.state.supplier = sup.start()
-        freeze_heap()
-        threading.Thread(target=prewarm, name="assay-prewarm", daemon=True).start()
+        freeze = bool(getattr(settings, "freeze_heap", False))
+        threading.Thread(target=prewarm, args=(freeze,), name="assay-prewarm", daemon=True).start()
 
     def stop(app: Any) -> None:
         sup = getattr(app.state, "supplier", None)
