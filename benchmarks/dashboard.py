@@ -4,9 +4,9 @@
 
 For each size it starts ``assay server`` (SQLite, no auth) on a loopback port, stores N observations of a
 4-parameter experiment through the API, then measures:
-  * api: GET /dashboard/api/experiments/{id} (the page's data request: summaries, plot sample, first history page,
-    default contour grid) just after an edit of one observation (computed), and again (api_cached: kept per
-    change marker), and the size of its body;
+  * api: GET /dashboard/api/experiments/{id} (the page's data request: summaries, plot sample, trace, importance;
+    the page asks for its history page and contour grid beside it) just after an edit of one observation
+    (computed), and again (api_cached: kept per change marker), and the size of its body;
   * first screen: from navigation until every plot in the 1400x900 viewport is drawn (the page's
     ``body[data-ready=true]``: summary, best assignments, history page, convergence and importance plots);
   * all plots: until every plot on the page is drawn, the off-screen ones too (``body[data-drawn]``: slice,

@@ -196,12 +196,11 @@ def _cache(request: Request) -> ViewCache:
 @api.get("/experiments/{experiment_id}")
 def experiment(experiment_id: str, request: Request, svc: Service = Depends(service),
                p: Principal = Depends(reader)) -> Response:
-    """The experiment page's data: summaries, plot samples and the first page of the history (the page asks for
-    its contour grid at once, beside it, so the server interpolates while the browser draws)."""
+    """The experiment page's data: summaries and plot samples (the page asks for its history page and contour grid
+    beside it, so the server sorts and interpolates while the browser draws)."""
     e = _cache(request).get(svc, experiment_id, p.client_id)
     if e.page is None:
         out = views.experiment_view(e.exp, e.cols, e.sugs, e.queued)
-        out["history"] = views.history_page(e.exp, e.cols)
         out["marker"] = e.marker
         e.page = json.dumps(out, separators=(",", ":"), allow_nan=False).encode()
     return _raw(e.page)

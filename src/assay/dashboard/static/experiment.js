@@ -316,12 +316,10 @@
       history = new Table($("history"), historyColumns(), { sortKey: "n", sortDir: "descending", caption: "Observation history",
         rowClass: (r) => (r.best ? "best" : ""), source: (q) => api(`/dashboard/api/experiments/${expId}/history?` + new URLSearchParams(q)) });
       $("history-filter").addEventListener("input", (e) => history.setFilter(e.target.value));
-      history.setPage(D.history); // the first page came with the page data
-    } else {
-      history.setColumns(historyColumns());
-      return history.render(); // live refresh: the same page, sort and filter, re-read
-    }
-    return null;
+    } else history.setColumns(historyColumns());
+    // asked for beside the plots (the server sorts while the browser draws); on a live refresh the same page,
+    // sort and filter, re-read
+    return history.render();
   }
 
   function suggestionTable(container, items, caption) {
