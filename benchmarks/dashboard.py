@@ -204,6 +204,7 @@ def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:
         return out
     finally:
         stop(proc)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def fmt(xs: list[float | None]) -> str:
