@@ -487,7 +487,7 @@ class Service:
             except IntegrityError:
                 out = self._prior_suggestion(eid, key)
             if isinstance(out, Suggestion):
-                if out.source == "user" or out.source.startswith("queued:"):
+                if out.source == "user" or (out.source or "").startswith("queued:"):
                     self._changed(eid)  # its candidates were dropped: precompute for the new pending point
                 break
             if out == "inline" or sup is None or deadline is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, bindparam, case, cast, delete, func, insert, select, text, update
+from sqlalchemy import Table, Text, bindparam, case, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.domain import (
@@ -201,7 +202,7 @@ def experiment_row(session: Session, experiment_id: int, *, lock: bool = False,
 
 # The hot request path reads experiments with prebuilt Core statements (no ORM objects, statement
 # cache keys computed once) and parses each distinct definition once per process.
-_E = ExperimentRow.__table__
+_E = typing.cast(Table, ExperimentRow.__table__)
 _EXP_SELECT = select(
     _E.c.id, _E.c.name, _E.c.type, _E.c.state, _E.c.observation_budget, _E.c.parallel_bandwidth,
     cast(_E.c.definition, Text).label("definition"), _E.c.metadata, _E.c.project, _E.c.client_id,
@@ -288,7 +289,7 @@ def _suggestion(row: SuggestionRow) -> Suggestion:
                       deleted=row.deleted, source=row.source)
 
 
-_S = SuggestionRow.__table__
+_S = typing.cast(Table, SuggestionRow.__table__)
 _INSERT_SUGGESTION = insert(_S).returning(_S.c.id)
 
 
@@ -399,7 +400,7 @@ def _observation(row: ObservationRow) -> Observation:
     )
 
 
-_O = ObservationRow.__table__
+_O = typing.cast(Table, ObservationRow.__table__)
 _INSERT_OBSERVATION = insert(_O).returning(_O.c.id)
 
 
@@ -669,7 +670,7 @@ def _claim_statement(fresh_only: bool) -> Any:
         conds.append((c.basis < 0) | (c.basis >= bindparam("min_basis")))
     pick = (select(c.id).where(*conds).order_by(c.basis.desc(), c.id.asc()).limit(1)
             .with_for_update(skip_locked=True).scalar_subquery())
-    return (delete(CandidateRow.__table__).where(c.id == pick)
+    return (delete(typing.cast(Table, CandidateRow.__table__)).where(c.id == pick)
             .returning(c.assignments, c.task, c.source, c.basis, c.refill))
 
 

@@ -52,7 +52,7 @@ def list_client_experiments(client_id: str, state: str | None = None, limit: int
 
 @router.get("/experiments/{experiment_id}")
 def get_experiment(experiment_id: str, svc: Service = Depends(service),
-                   p: Principal = Depends(reader)) -> dict[str, Any]:
+                   p: Principal = Depends(reader)) -> Response:
     return json_response(svc.get_experiment(experiment_id, client_id=p.client_id).to_json())
 
 

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["observations
 @router.post("/observations")
 def create_observation(experiment_id: str, body: schemas.ObservationCreate,
                        idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-                       svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
+                       svc: Service = Depends(service), p: Principal = Depends(writer)) -> Response:
     return json_response(svc.create_observation(experiment_id, body, client_id=p.client_id,
                                                 idempotency_key=idempotency_key).to_json())
 
@@ -44,7 +44,7 @@ def delete_observations(experiment_id: str, svc: Service = Depends(service),
 
 @router.get("/observations/{observation_id}")
 def get_observation(experiment_id: str, observation_id: str, svc: Service = Depends(service),
-                    p: Principal = Depends(reader)) -> dict[str, Any]:
+                    p: Principal = Depends(reader)) -> Response:
     return json_response(svc.get_observation(experiment_id, observation_id, client_id=p.client_id).to_json())
 
 

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/experiments/{experiment_id}", tags=["suggestions"
 @router.post("/suggestions")
 def create_suggestion(experiment_id: str, body: schemas.SuggestionCreate | None = Body(None),
                       idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-                      svc: Service = Depends(service), p: Principal = Depends(writer)) -> dict[str, Any]:
+                      svc: Service = Depends(service), p: Principal = Depends(writer)) -> Response:
     return json_response(svc.create_suggestion(experiment_id, body, client_id=p.client_id,
                                                random_only=p.development,
                                                idempotency_key=idempotency_key).to_json())
@@ -39,7 +39,7 @@ def delete_suggestions(experiment_id: str, state: str | None = None, svc: Servic
 
 @router.get("/suggestions/{suggestion_id}")
 def get_suggestion(experiment_id: str, suggestion_id: str, svc: Service = Depends(service),
-                   p: Principal = Depends(reader)) -> dict[str, Any]:
+                   p: Principal = Depends(reader)) -> Response:
     return json_response(svc.get_suggestion(experiment_id, suggestion_id, client_id=p.client_id).to_json())
 
 
