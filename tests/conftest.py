@@ -15,6 +15,11 @@ import httpx
 import pytest
 
 import assay
+from tests.forkserver import ForkedProcess, forkserver
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    forkserver.close()
 
 
 def free_port() -> int:
@@ -52,15 +57,17 @@ class ServerProcess:
             self.token = Access(store).bootstrap()
             store.dispose()
         self.args = args or []
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ForkedProcess | None = None
         self.log = home / f"server-{self.port}.log"
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assay", "server", "--port", str(self.port), *self.args],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        argv = ["server", "--port", str(self.port), *self.args]
+        self.proc = forkserver.spawn(argv, self.env, self.log) if forkserver.usable_for(self.env) else None
+        if self.proc is None:
+            with open(self.log, "ab") as out:
+                self.proc = subprocess.Popen([sys.executable, "-m", "assay", *argv], env=self.env, stdout=out,
+                                             stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
