@@ -187,7 +187,8 @@ def test_parallel_coordinates_brushing_selects_and_filters(page: Any, data: Data
     ok = [o for o in observations(data, data.single) if not o["failed"]]
     inside = [o for o in ok if lo <= o["assignments"]["x1"] <= hi]
     assert 0 < len(inside) < len(ok)
-    expect(page.locator("#par-note")).to_have_text(re.compile(rf"^{len(inside)} of {len(ok)} lines selected \(x1 \S+ – \S+\)\.$"))
+    selected = rf"^{len(inside)} of {len(ok)} lines selected \(x1 \S+ – \S+\)\.$"
+    expect(page.locator("#par-note")).to_have_text(re.compile(selected))
     # an axis title dragged past its neighbour moves the axis; the brushed range goes with it
     title = page.locator("#plot-parcoords .axis-title").first.bounding_box()
     nxt = page.locator("#plot-parcoords .axis-title").nth(1).bounding_box()
@@ -232,7 +233,8 @@ def test_parallel_coordinates_keyboard_brushing(page: Any, data: Data) -> None:
     page.keyboard.press("Shift+ArrowDown")
     page.keyboard.press("Escape")  # cleared
     assert page.evaluate(f"{pc}.dimensions[0].constraintrange") is None
-    expect(page.locator("#par-note")).to_have_text(f"{len(ok)} lines (observations with every metric; failed ones left out).")
+    expect(page.locator("#par-note")).to_have_text(
+        f"{len(ok)} lines (observations with every metric; failed ones left out).")
     # arrow right: the next axes; a category axis steps one category at a time
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
