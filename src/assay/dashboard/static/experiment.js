@@ -460,21 +460,26 @@
   let queue = Promise.resolve();
   const onScreen = (div) => { const r = div.getBoundingClientRect(); return r.height > 0 && r.bottom > -50 && r.top < innerHeight + 50; };
   const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
+  const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // after the next frame
 
   // The first screen's plots and the parallel coordinates are drawn by the page itself (charts.js, parcoords.js).
   // Plotly.js (slice, contour, Pareto front, tasks) is only asked for once the first screen is complete, so a
   // browser's first visit does not parse and compile its 1.5 MB before anything is drawn.
   const OWN = new Set(["plot-trace", "plot-importance", "plot-parcoords"]);
   const shown = (id) => $(id).getBoundingClientRect().height > 0;
+  /** The first screen is complete: say so, and let the browser show it before Plotly.js is evaluated. */
+  async function firstScreen() {
+    performance.mark("first-screen", { detail: { plotly: !!window.Plotly } });
+    document.body.dataset.ready = "true";
+    await painted();
+    performance.mark("first-screen painted");
+  }
   async function drawPlots(all) {
     const draw = async (id) => { dirty.delete(id); await PLOTS[id](); performance.mark(`drawn ${id}`); await later(); };
     const ids = Object.keys(PLOTS);
     for (const id of ids) if (dirty.has(id) && OWN.has(id) && onScreen($(id))) await draw(id);
     const plotlyOnScreen = ids.some((id) => dirty.has(id) && !OWN.has(id) && onScreen($(id)));
-    if (all && !plotlyOnScreen) {
-      performance.mark("first-screen");
-      document.body.dataset.ready = "true";
-    }
+    if (all && !plotlyOnScreen) await firstScreen();
     for (const id of ids) if (dirty.has(id) && OWN.has(id) && (all || onScreen($(id))) && shown(id)) await draw(id);
     if (ids.some((id) => dirty.has(id) && !OWN.has(id) && shown(id) && (all || onScreen($(id))))) {
       await Assay.loadPlotly();
@@ -482,7 +487,7 @@
     }
     for (const id of ids) if (dirty.has(id) && onScreen($(id))) await draw(id);
     if (!all) return;
-    if (!document.body.dataset.ready) { performance.mark("first-screen"); document.body.dataset.ready = "true"; }
+    if (!document.body.dataset.ready) await firstScreen();
     for (const id of ids) if (dirty.has(id) && shown(id)) await draw(id);
     performance.mark("all-plots");
     document.body.dataset.drawn = marker;
@@ -553,7 +558,7 @@
     .catch((e) => Assay.message(msg, e.message)));
 
   // the page data and the token check travel at the same time
-  const firstData = api(`/dashboard/api/experiments/${expId}`);
+  const firstData = api(`/dashboard/api/experiments/${expId}`, { response: window.assayFirstData });
   firstData.catch(() => {}); // its error is reported below, once
   Assay.header("experiments").then((me) => {
     canWrite = !!me && me.can_write;
