@@ -229,12 +229,16 @@
     const m = $("slice-metric").value;
     if (!p) return;
     const pts = rows.filter((r) => !r.failed && r.m[m] !== null && r.m[m] !== undefined && r.p[p.name] !== null && r.p[p.name] !== undefined);
-    const xaxis = { title: { text: p.name } };
-    if (isCat(p)) Object.assign(xaxis, { type: "category", categoryorder: "array", categoryarray: p.categorical_values.map((c) => c.name) });
-    else if (p.transformation === "log") xaxis.type = "log";
-    plot("plot-slice", [{ type: "scatter", mode: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]),
-      text: pts.map((r) => `observation ${r.id}`), marker: { size: 7, opacity: 0.6, color: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.COLORS[0])) },
-      hovertemplate: "%{text}<br>%{x}: %{y}<extra></extra>" }], layout({ xaxis, yaxis: { title: { text: m } } }));
+    const x = { title: p.name };
+    if (isCat(p)) Object.assign(x, { type: "category", categories: p.categorical_values.map((c) => c.name) });
+    else if (p.transformation === "log") x.type = "log";
+    Assay.chart("plot-slice", {
+      x, y: { title: m },
+      series: [{ kind: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]), size: 7, opacity: 0.6,
+        colors: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.theme().accent)),
+        text: (i) => `observation ${pts[i].id}${pts[i].best ? " (best)" : ""} · ${p.name} ${fmt(pts[i].p[p.name])}: ${m} ${fmt(pts[i].m[m])}` }],
+      label: `${m} against ${p.name}: ${pts.length} observations drawn, the best ones in orange-red.`,
+    });
   }
 
   /** The contour's selection (parameters x, y and metric), its selects filled; null without two numeric parameters. */
@@ -265,25 +269,31 @@
   async function renderContour() {
     const div = $("plot-contour");
     const a = contourAxes();
-    if (!a) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
+    if (!a) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
     const { x, y, m } = a;
-    if (x === y) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
+    if (x === y) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
     const mine = ++contourReq;
     const g = await fetchGrid();
     if (mine !== contourReq) return;
     div.querySelector("p.empty")?.remove();
-    if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
+    if (!g.z.length) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
     const px = params().find((p) => p.name === x), py = params().find((p) => p.name === y);
     const pts = rows.filter((r) => !r.failed && r.p[x] != null && r.p[y] != null);
-    plot(div, [
-      { type: "contour", x: g.x, y: g.y, z: g.z, colorscale: "Viridis", reversescale: (metrics().find((q) => q.name === m) || {}).objective === "minimize",
-        // ten levels and unoutlined markers: each a third of the drawing time of the defaults
-        colorbar: { title: { text: m } }, contours: { coloring: "heatmap" }, ncontours: 10,
-        hovertemplate: `${x}: %{x}<br>${y}: %{y}<br>${m} ≈ %{z}<extra></extra>` },
-      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]),
-        marker: { size: 5, color: Assay.COLORS[5] }, hoverinfo: "skip", showlegend: false }, // vermillion: seen on every Viridis colour
-    ], layout({ xaxis: { title: { text: x }, type: px.transformation === "log" ? "log" : "linear" },
-      yaxis: { title: { text: y }, type: py.transformation === "log" ? "log" : "linear" } }));
+    const metric = metrics().find((q) => q.name === m) || {};
+    const flat = g.z.flat().filter((v) => v !== null && isFinite(v));
+    Assay.chart(div, {
+      x: { title: x, type: px.transformation === "log" ? "log" : "linear", tight: true },
+      y: { title: y, type: py.transformation === "log" ? "log" : "linear", tight: true },
+      series: [
+        { kind: "heatmap", name: m, x: g.x, y: g.y, z: g.z, reverse: metric.objective === "minimize", levels: 10,
+          text: ([i, j]) => `${x} ${fmt(g.x[i])}, ${y} ${fmt(g.y[j])}: ${m} ≈ ${fmt(g.z[j][i])}` },
+        // vermillion: seen on every Viridis colour
+        { kind: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]), size: 5, opacity: 1,
+          color: Assay.COLORS[5], hover: false },
+      ],
+      label: `${m} over ${x} and ${y}, interpolated from ${g.points} observations: from ${fmt(Math.min(...flat))} to ` +
+        `${fmt(Math.max(...flat))}; ${pts.length} observations drawn as dots.`,
+    });
     $("contour-note").textContent = `${g.method || ""} from ${g.points} observations.`;
   }
 
@@ -462,10 +472,10 @@
   const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
   const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // after the next frame
 
-  // The first screen's plots and the parallel coordinates are drawn by the page itself (charts.js, parcoords.js).
-  // Plotly.js (slice, contour, Pareto front, tasks) is only asked for once the first screen is complete, so a
-  // browser's first visit does not parse and compile its 1.5 MB before anything is drawn.
-  const OWN = new Set(["plot-trace", "plot-importance", "plot-parcoords"]);
+  // Convergence, importance, slice, contour and the parallel coordinates are drawn by the page itself (charts.js,
+  // parcoords.js). Plotly.js (Pareto front, tasks) is only evaluated once the first screen is shown, and only on
+  // pages that have those plots, so a browser's first visit does not parse and compile its 1.5 MB first.
+  const OWN = new Set(["plot-trace", "plot-importance", "plot-slice", "plot-contour", "plot-parcoords"]);
   const shown = (id) => $(id).getBoundingClientRect().height > 0;
   /** The first screen is complete: say so, and let the browser show it before Plotly.js is evaluated. */
   async function firstScreen() {

@@ -7,9 +7,6 @@
 (() => {
   const NS = "http://www.w3.org/2000/svg";
   const M = { l: 70, r: 110, t: 56, b: 28 };
-  // Viridis, 9 evenly spaced stops (the scale Plotly uses)
-  const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
-    .map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
   const BUCKETS = 32; // lines are stroked per color bucket: one canvas path each
 
   function svg(tag, attrs = {}, text) {
@@ -19,22 +16,7 @@
     return e;
   }
 
-  function viridis(t) {
-    const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2), f = x - i;
-    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
-    return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
-  }
-
-  /** About five round tick values between lo and hi. */
-  function ticks(lo, hi) {
-    const span = hi - lo;
-    if (!(span > 0)) return [lo];
-    const raw = span / 5, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
-    const step = (r >= 5 ? 10 : r >= 2 ? 5 : r >= 1 ? 2 : 1) * mag;
-    const out = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12));
-    return out;
-  }
+  const viridis = (t) => Assay.viridis(t), ticks = (lo, hi) => Assay.ticks(lo, hi); // charts.js
 
   const finite = (v) => typeof v === "number" && isFinite(v);
 
@@ -193,8 +175,8 @@
       // the color bar
       const cx = w - M.r + 54, top = M.t, bot = h - M.b;
       const grad = svg("linearGradient", { id: "pc-grad-" + this.div.id, x1: 0, x2: 0, y1: 1, y2: 0 });
-      VIRIDIS.forEach((_, i) => {
-        const f = i / (VIRIDIS.length - 1);
+      [0, 1, 2, 3, 4, 5, 6, 7, 8].forEach((i) => {
+        const f = i / 8;
         grad.append(svg("stop", { offset: f, "stop-color": viridis(this.color.reverse ? 1 - f : f) }));
       });
       const s = this.scale || { lo: 0, hi: 1 };
