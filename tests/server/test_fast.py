@@ -84,6 +84,8 @@ def _requests(eid: str) -> list[tuple[str, str, str | None, dict[str, Any]]]:
         ("POST", obs, "admin", {"json": {"suggestion": "3", "value": 1.0, "extra": 1}}),
         ("POST", obs, "read", {"json": {"suggestion": "3", "value": 1.0}}),
         ("POST", obs, "admin", {"content": b"x" * 100, "headers": {"content-type": "application/json"}}),
+        ("POST", obs, "admin", {"content": b'{"metadata": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
+                                "headers": {"content-type": "application/json"}}),  # too deep for json
         ("GET", exp, "admin", {}),
         ("GET", exp, "read", {}),
         ("GET", exp, None, {"headers": {"X-Requested-With": "fetch"}}),  # 401 without a challenge

@@ -107,7 +107,7 @@ class HotRoutes:
                         if not isinstance(body, dict):
                             return await self._fallback(scope, receive, send, raw)
                         body = model.model_validate(body)
-                    except (ValueError, ValidationError):  # (json.JSONDecodeError is a ValueError)
+                    except (ValueError, RecursionError, ValidationError):  # (JSONDecodeError is a ValueError)
                         return await self._fallback(scope, receive, send, raw)
                 elif not optional:
                     return await self._fallback(scope, receive, send, raw)
