@@ -152,6 +152,7 @@ class Trace:
         self.evals = 0
         self._c = 0.0
         self._b = math.inf
+        self.notes: list[str] = []  # assay-multitask: why the engine stopped using cheap tasks, and when
 
     def add(self, cost: float, value: float | None) -> None:
         self._c += cost
@@ -194,6 +195,9 @@ def run_assay(p: MFProblem, seed: int, budget: int, multitask: bool) -> Trace:
             v = p.f(dict(sug.assignments), s)
             exp.observe(sug.id, v)
             tr.add(s, v if s >= 1.0 else None)
+            why = getattr(sug, "source", None) or ""
+            if "dropped" in why and not any("dropped" in n for n in tr.notes):
+                tr.notes.append(f"at cost {tr.spent:.2f}: {why[why.index('cost-'):][:200]}")
     finally:
         conn.close()
         tmp.cleanup()
@@ -398,6 +402,7 @@ def main() -> None:
                 t0 = time.time()
                 tr = METHODS[m](p, seed, args.budget)
                 runs.append({"seed": seed, "cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full,
+                             "notes": tr.notes,
                              "seconds": round(time.time() - t0, 1)})
                 print(f"{pname} {m} seed {seed}: best {tr.best[-1]:.4g} after cost {tr.spent:.2f} "
                       f"({tr.evals} evals, {time.time() - t0:.0f}s)", flush=True)

@@ -7,7 +7,7 @@ import os
 import platform
 from typing import Any
 
-from benchmarks import optimizers, problems
+from benchmarks import optimizers, problems, scoring
 
 __all__ = ["machine", "render"]
 
@@ -90,6 +90,10 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         "observed point after the budget, *R* is random search's mean final value and *f\\** the best known "
         "value (the known optimum for synthetic functions, the best value any optimizer found in this run for "
         "real ones). Random search averages 0; 100 is the best known. Mean ± standard error over seeds. "
+        f"**Clipped**: the same with each run's score clipped to [{scoring.CLIP_LOW:.0f}, 100] before averaging "
+        "(a run counts at most as far below random search as the best known is above it; Bayesmark similarly "
+        "floors runs at random search's median), so a problem whose R − f\\* is tiny cannot dominate a mean. "
+        "**Median** = the median over problems of the per-problem mean score. "
         "**Speed-up** = random search's median number of evaluations to reach *R* ÷ the optimizer's (the budget "
         "stands in when random search's median run never reaches *R*; 0 = the optimizer's median run never did). "
         "**Time / suggestion** "
@@ -97,25 +101,30 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         "",
         "## Summary",
         "",
-        "| optimizer | mean score (all) | real | synthetic | avg rank | median speed-up (real) | "
-        "time / suggestion |",
-        "|---|---|---|---|---|---|---|",
+        "| optimizer | mean score (all) | clipped (all) | median | real | real, clipped | synthetic | "
+        "synthetic, clipped | avg rank | median speed-up (real) | time / suggestion |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for o in sorted(opts, key=lambda o: -summary["optimizers"][o].get("all_score", -1e9)):
+    for o in sorted(opts, key=lambda o: -summary["optimizers"][o].get("all_clipped", -1e9)):
         s = summary["optimizers"][o]
         lines.append(
-            f"| {o} | {_f(s.get('all_score'))} ± {_f(s.get('all_se'))} | "
-            f"{_f(s.get('real_score', math.nan))} ± {_f(s.get('real_se', math.nan))} | "
-            f"{_f(s.get('synthetic_score', math.nan))} ± {_f(s.get('synthetic_se', math.nan))} | "
+            f"| {o} | {_pm(s, 'all_score', 'all_se')} | {_pm(s, 'all_clipped', 'all_clipped_se')} | "
+            f"{_f(s.get('all_median', math.nan))} | "
+            f"{_pm(s, 'real_score', 'real_se')} | {_pm(s, 'real_clipped', 'real_clipped_se')} | "
+            f"{_pm(s, 'synthetic_score', 'synthetic_se')} | "
+            f"{_pm(s, 'synthetic_clipped', 'synthetic_clipped_se')} | "
             f"{_f(s['avg_rank'], 2)} | {_f(s.get('real_speedup_median', math.nan), 2)}× | "
             f"{_ms(s['suggest_s_mean'])} |")
+    lines += ["", *_reading(opts, scored, summary)]
     if summary.get("assay_vs"):
         lines += ["", "### assay vs each peer", "",
                   "Per problem, a win/loss means the mean scores differ by more than 2 combined standard errors.",
-                  "", "| peer | assay wins | ties | assay losses | mean score difference (assay − peer) |",
-                  "|---|---|---|---|---|"]
+                  "", "| peer | assay wins | ties | assay losses | mean score difference (assay − peer) | "
+                  "clipped |",
+                  "|---|---|---|---|---|---|"]
         for peer, h in summary["assay_vs"].items():
-            lines.append(f"| {peer} | {h['wins']} | {h['ties']} | {h['losses']} | {_f(h['mean_diff'])} |")
+            lines.append(f"| {peer} | {h['wins']} | {h['ties']} | {h['losses']} | {_f(h['mean_diff'])} | "
+                         f"{_f(h.get('mean_diff_clipped', math.nan))} |")
     lines += ["", "## Per problem", ""]
     for pname, res in scored.items():
         p = problems.PROBLEMS.get(pname)
@@ -125,17 +134,20 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
         if "optimizers" not in res:
             lines += [f"Not scored: {res.get('error')}", ""]
             continue
+        flag = _flag_text(res)
         lines += [f"Random search's mean final R = {_g(res['random_mean_final'])}; best known f\\* = "
-                  f"{_g(res['best_known'])} ({res['best_known_source']}).", "",
-                  "| optimizer | score | final value | evals to reach R (median, reached) | speed-up | "
+                  f"{_g(res['best_known'])} ({res['best_known_source']}).{flag}", "",
+                  "| optimizer | score | clipped | final value | evals to reach R (median, reached) | speed-up | "
                   "time / suggestion (mean, max) |",
-                  "|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|"]
         for o in sorted(res["optimizers"], key=lambda o: -_nz(res["optimizers"][o]["score_mean"])):
             v = res["optimizers"][o]
             reach = "never" if not math.isfinite(v["reach_median"]) else f"{v['reach_median']:.0f}"
             failed = f" ({v['failed']} failed)" if v["failed"] else ""
             lines.append(
-                f"| {o}{failed} | {_f(v['score_mean'])} ± {_f(v['score_se'])} | {_g(v['final_mean'])} ± "
+                f"| {o}{failed} | {_f(v['score_mean'])} ± {_f(v['score_se'])} | "
+                f"{_f(v.get('clipped_mean', math.nan))} ± {_f(v.get('clipped_se', math.nan))} | "
+                f"{_g(v['final_mean'])} ± "
                 f"{_g(v['final_se'])} | {reach} ({v['reached']}/{v['seeds']}) | {_f(v['speedup'], 2)}× | "
                 f"{_ms(v['suggest_s_mean'])}, {_ms(v['suggest_s_max'])} |")
         errors = {o: v["errors"] for o, v in res["optimizers"].items() if v["errors"]}
@@ -143,6 +155,58 @@ def render(meta: dict[str, Any], scored: dict[str, Any], summary: dict[str, Any]
             lines.append(f"\n{o} errors: " + "; ".join(e[:200] for e in errs))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _pm(s: dict[str, Any], mean: str, se: str) -> str:
+    return f"{_f(s.get(mean, math.nan))} ± {_f(s.get(se, math.nan))}"
+
+
+def _flag_text(res: dict[str, Any]) -> str:
+    out = ""
+    span = res["random_mean_final"] - res["best_known"]
+    if res.get("narrow"):
+        out += (f" **Narrow range**: R − f\\* = {_g(span)} is smaller than the seed-to-seed standard deviation "
+                f"of random search's final value ({_g(res.get('random_final_sd', math.nan))}), so scores here "
+                "are mostly noise and can be far below −100 (see the clipped column).")
+    if res.get("saturated"):
+        out += " **Saturated**: every model-based optimizer reached f\\* on every seed; it does not rank them."
+    return out
+
+
+def _reading(opts: list[str], scored: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """Generated caveats: which problems pull an unclipped mean, which are narrow or saturated."""
+    out: list[str] = []
+    for o in opts:
+        s = summary["optimizers"][o]
+        dom = s.get("dominant")
+        if o == "random" or not dom or abs(s.get("all_score", 0.0) - s.get("all_clipped", 0.0)) < 2.0:
+            continue
+        res = scored[dom["problem"]]
+        v = res["optimizers"][o]
+        span = res["random_mean_final"] - res["best_known"]
+        out.append(
+            f"- **{o}**'s unclipped mean ({_f(s['all_score'])}) differs from its clipped mean "
+            f"({_f(s['all_clipped'])}) mostly because of **{dom['problem']}** ({_f(dom['shift'])} points of the "
+            f"{s['problems']}-problem mean): R − f\\* there is {_g(span)} (R = {_g(res['random_mean_final'])}), "
+            "so its mean final value "
+            f"{_g(v['final_mean'])} scores {_f(v['score_mean'])} ± {_f(v['score_se'])} unclipped, "
+            f"{_f(v['clipped_mean'])} clipped.")
+    narrow = [p for p, f in summary.get("flags", {}).items() if "narrow" in f]
+    sat = [p for p, f in summary.get("flags", {}).items() if "saturated" in f]
+    if narrow:
+        out.append("- Narrow normalization range (R − f\\* below random search's seed-to-seed standard deviation, "
+                   "scores mostly noise): " + ", ".join(narrow) + ".")
+    if sat:
+        out.append("- Saturated (every model-based optimizer at f\\* on every seed, no ranking information): "
+                   + ", ".join(sat) + ".")
+    if not out:
+        return []
+    rnd = summary["optimizers"].get("random", {})
+    tail = ("- The clipped mean, the median over problems and the average rank are the robust views; the "
+            "unclipped mean is kept as the documented rule. Clipping only cuts bad tails, so random search's "
+            f"clipped mean is {_f(rnd.get('all_clipped', math.nan))} rather than 0: compare optimizers with "
+            "each other on the clipped mean, not with 0.")
+    return ["**Reading the aggregate** (generated from the scores above):", "", *out, tail]
 
 
 def _nz(x: float) -> float:

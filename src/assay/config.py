@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     # Largest artifact (image, model file ...) a training run may upload.
     max_file_bytes: int = 256 * 1024 * 1024
     # Database connections per server process (PostgreSQL: processes * (size + overflow) < max_connections).
+    # No overflow by default: an overflow connection is opened for one transaction and closed after it
+    # (a PostgreSQL backend started per request under load doubled PostgreSQL's CPU per request);
+    # requests beyond the pool wait for a pooled connection instead.
     db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_max_overflow: int = 0
 
     @property
     def resolved_database_url(self) -> str:

@@ -75,6 +75,47 @@ def test_incumbent_uses_true_value_of_best_observed_point() -> None:
     assert scoring.incumbent(run).tolist() == [4.0, 2.0, 2.0, 1.5]
 
 
+def _fake(problem: str, optimizer: str, seed: int, finals: list[float]) -> dict:
+    return {"problem": problem, "optimizer": optimizer, "seed": seed, "observed": finals, "true": finals,
+            "ask_s": [0.0] * len(finals), "tell_s": [0.0] * len(finals), "error": None}
+
+
+def test_clipped_score_bounds_a_narrow_problem_and_the_report_says_why() -> None:
+    """A problem whose R - f* is tiny cannot dominate the clipped mean; the report names it (generated)."""
+    from benchmarks import report
+
+    runs = []
+    for seed in range(4):
+        # wide problem: random ends at 10 +- 1, "good" at 2 (optimum 0 is the best seen)
+        runs.append(_fake("RF-wine-nll", "random", seed, [12.0, 10.0 + (seed % 2) * 2 - 1]))
+        runs.append(_fake("RF-wine-nll", "good", seed, [12.0, 2.0 if seed else 0.0]))
+        # narrow problem: random's spread (sd 3) is wider than R - f* (1.5); one "good" seed ends 30 worse
+        runs.append(_fake("lasso-diabetes-mse", "random", seed, [106.0, 106.0 if seed == 3 else 100.0]))
+        runs.append(_fake("lasso-diabetes-mse", "good", seed, [130.0, 130.0 if seed == 0 else 100.0]))
+    scored = scoring.score(runs)
+    narrow, wide = scored["lasso-diabetes-mse"], scored["RF-wine-nll"]
+    assert narrow["narrow"] and not wide["narrow"]
+    g = narrow["optimizers"]["good"]
+    assert g["score_mean"] == pytest.approx((-1900 + 3 * 100) / 4)  # one seed: 100 * (101.5 - 130) / 1.5 ...
+    assert g["clipped_mean"] == pytest.approx((-100 + 3 * 100) / 4)  # ... clipped to -100, the rest at 100
+    assert wide["optimizers"]["good"]["clipped_mean"] == pytest.approx(wide["optimizers"]["good"]["score_mean"])
+    summary = scoring.summarize(scored)
+    row = summary["optimizers"]["good"]
+    assert row["all_score"] < 0 < row["all_clipped"]
+    assert row["dominant"]["problem"] == "lasso-diabetes-mse"
+    assert summary["flags"] == {"lasso-diabetes-mse": ["narrow"]}
+    meta = {"optimizers": ["random", "good"], "machine": report.machine(), "command": "x", "date": "d",
+            "budget": 2, "seeds": [0, 1, 2, 3], "problems": ["RF-wine-nll", "lasso-diabetes-mse"],
+            "optimizer_versions": {}}
+    optimizers.OPTIMIZERS["good"] = optimizers.OPTIMIZERS["random"]
+    try:
+        md = report.render(meta, scored, summary)
+    finally:
+        del optimizers.OPTIMIZERS["good"]
+    assert "**Reading the aggregate**" in md and "mostly because of **lasso-diabetes-mse**" in md
+    assert "**Narrow range**" in md and "| clipped (all) |" in md
+
+
 def test_subprocess_worker_speaks_the_protocol() -> None:
     """The JSON-lines worker (used for HEBO's own venv), driven here with this interpreter and random search."""
     params = problems.PROBLEMS["mixed"].params

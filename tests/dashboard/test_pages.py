@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -21,8 +22,17 @@ DRAWN = "body[data-drawn]"  # every plot drawn, the off-screen ones too (they fo
 def open_experiment(page: Any, data: Data, eid: str) -> None:
     page.goto(f"{data.server.url}/experiments/{eid}")
     page.wait_for_selector(READY)
-    assert page.evaluate("document.getElementById('plot-trace').data !== undefined")  # on the first screen
+    assert page.evaluate("!!document.getElementById('plot-trace').chart")  # on the first screen
     page.wait_for_selector(DRAWN)
+
+
+def chart_points(page: Any, div: str, series: str) -> int:
+    """How many values a series of the page's own charts (charts.js) draws."""
+    return int(page.locator(f"#{div} .series[data-name='{series}']").get_attribute("data-points"))
+
+
+def chart_series(page: Any, div: str, k: int, axis: str) -> list:
+    return page.evaluate(f"document.getElementById('{div}').chart.spec.series[{k}].{axis}")
 
 
 def plot_points(page: Any, div: str, trace: int = 0, axis: str = "x") -> int:
@@ -79,16 +89,28 @@ def test_archive_and_unarchive(page: Any, data: Data) -> None:
 
 def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     open_experiment(page, data, data.single)
+    # one metric, one task: every plot is the page's own; Plotly.js is not even asked for
+    assert page.evaluate("window.Plotly === undefined && !performance.getEntriesByType('resource')"
+                         ".some(r => r.name.includes('plotly'))")
     ok = [v for v in data.values if v is not None]
     # convergence: one marker per successful observation, the best-seen line ends at the best value
-    assert plot_points(page, "plot-trace") == len(ok) == 28
-    assert page.locator("#plot-trace .scatterlayer .trace").first.locator("path.point").count() == 28
-    best_line = page.evaluate("document.getElementById('plot-trace').data[1].y")
+    assert chart_points(page, "plot-trace", "observations") == len(ok) == 28
+    assert page.locator("#plot-trace .series.markers .point").count() == 28
+    best_line = chart_series(page, "plot-trace", 1, "y")
     assert best_line[-1] == pytest.approx(min(ok))
     assert all(b <= a for a, b in zip(best_line, best_line[1:], strict=False))
+    assert page.locator("#plot-trace .series.line path").count() == 1
+    assert f"best y {min(ok):.5g}" in page.get_attribute("#plot-trace", "aria-label")  # the text alternative
+    # hovering a marker shows its observation and value
+    page.locator("#plot-trace .point").nth(3).hover()
+    expect(page.locator("#plot-trace .chart-tip")).to_contain_text("observation ")
     # importance: one bar per parameter, the optimizer's forest importances once they arrive
-    assert sorted(page.evaluate("document.getElementById('plot-importance').data[0].y")) == ["opt", "x1", "x2"]
+    assert sorted(chart_series(page, "plot-importance", 0, "y")) == ["opt", "x1", "x2"]
+    assert page.locator("#plot-importance .bar").count() == 3
     page.wait_for_selector("body[data-importance=forest]")
+    assert page.get_attribute("#plot-importance", "aria-label").startswith("Parameter importance for y: ")
+    page.locator("#plot-importance .bar").last.hover()
+    expect(page.locator("#plot-importance .chart-tip")).to_have_text(re.compile(r"^(x1|x2|opt): \d\.\d{3}$"))
     expect(page.locator("#imp-note")).to_contain_text("extremely randomized trees")
     # parallel coordinates: 3 parameters + 1 metric, one line per successful observation
     dims = page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions.map(d => d.values.length)")
@@ -97,13 +119,22 @@ def test_experiment_page_plots_have_every_point(page: Any, data: Data) -> None:
     assert page.locator("#plot-parcoords canvas").count() == 1  # one 2-D canvas, no WebGL
     assert page.locator("#plot-parcoords .gl-canvas").count() == 0
     # slice and contour
-    assert plot_points(page, "plot-slice") == 28
-    page.wait_for_function("document.getElementById('plot-contour').data !== undefined")
-    z = page.evaluate("document.getElementById('plot-contour').data[0].z")
+    assert chart_points(page, "plot-slice", "y") == 28
+    assert page.locator("#plot-slice .point").count() == 28
+    z = chart_series(page, "plot-contour", 0, "z")
     assert len(z) == 30 and len(z[0]) == 30
+    assert chart_points(page, "plot-contour", "observations") == 28
+    assert page.locator("#plot-contour image").count() == 1
+    assert page.get_attribute("#plot-contour .isolines", "d").count("M") > 10
+    assert page.get_attribute("#plot-contour", "aria-label").startswith("y over x1 and x2, interpolated from 28")
+    page.locator("#plot-contour").scroll_into_view_if_needed()
+    box = page.locator("#plot-contour image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator("#plot-contour .chart-tip")).to_contain_text("y ≈ ")
     page.select_option("#slice-param", "opt")
-    page.wait_for_function("new Set(document.getElementById('plot-slice').data[0].x).size === 2")
-    assert set(page.evaluate("document.getElementById('plot-slice').data[0].x")) == {"adam", "sgd"}
+    page.wait_for_function("new Set(document.getElementById('plot-slice').chart.spec.series[0].x).size === 2")
+    assert set(chart_series(page, "plot-slice", 0, "x")) == {"adam", "sgd"}
+    assert page.locator("#plot-slice .point").count() == 28
     # best assignments, open and queued suggestions
     assert page.locator("#best tbody tr").count() == 1
     assert page.locator("#open-suggestions tbody tr").count() == 1
@@ -164,7 +195,8 @@ def test_parallel_coordinates_brushing_selects_and_filters(page: Any, data: Data
     ok = [o for o in observations(data, data.single) if not o["failed"]]
     inside = [o for o in ok if lo <= o["assignments"]["x1"] <= hi]
     assert 0 < len(inside) < len(ok)
-    expect(page.locator("#par-note")).to_have_text(f"{len(inside)} of {len(ok)} lines selected (x1).")
+    selected = rf"^{len(inside)} of {len(ok)} lines selected \(x1 \S+ – \S+\)\.$"
+    expect(page.locator("#par-note")).to_have_text(re.compile(selected))
     # an axis title dragged past its neighbour moves the axis; the brushed range goes with it
     title = page.locator("#plot-parcoords .axis-title").first.bounding_box()
     nxt = page.locator("#plot-parcoords .axis-title").nth(1).bounding_box()
@@ -183,8 +215,54 @@ def test_parallel_coordinates_brushing_selects_and_filters(page: Any, data: Data
     expect(page.locator("#history .rowcount")).to_contain_text(f"{len(inside)} of {n} rows")
 
 
+def test_parallel_coordinates_keyboard_brushing(page: Any, data: Data) -> None:
+    """An axis is a focusable slider: arrows select and move a range, shift+arrows resize it, Escape clears it;
+    the selection is announced through the note's aria-live region."""
+    open_experiment(page, data, data.single)
+    pc = "document.getElementById('plot-parcoords').parcoords"
+    ok = [o for o in observations(data, data.single) if not o["failed"]]
+    x1 = page.locator("#plot-parcoords .axis[data-label=x1]")
+    assert x1.get_attribute("role") == "slider" and x1.get_attribute("tabindex") == "0"
+    assert page.get_attribute("#par-note", "aria-live") == "polite"
+    x1.focus()
+    lo, hi = page.evaluate(f"{pc}.dimensions[0].range")
+    span, mid = hi - lo, (lo + hi) / 2
+    page.keyboard.press("ArrowUp")  # a new range: the middle fifth
+    assert page.evaluate(f"{pc}.dimensions[0].constraintrange") == pytest.approx([mid - span / 10, mid + span / 10])
+    page.keyboard.press("ArrowUp")  # moved up by a twentieth
+    page.keyboard.press("Shift+ArrowUp")  # widened by a twentieth
+    a, b = page.evaluate(f"{pc}.dimensions[0].constraintrange")
+    assert (a, b) == pytest.approx((mid - span / 10 + span / 40, mid + span / 10 + 3 * span / 40))
+    inside = [o for o in ok if a <= o["assignments"]["x1"] <= b]
+    expect(page.locator("#par-note")).to_have_text(re.compile(rf"^{len(inside)} of {len(ok)} lines selected \(x1 "))
+    assert x1.get_attribute("aria-valuetext") == page.evaluate(f"`${{Assay.fmt({a}, 3)}} to ${{Assay.fmt({b}, 3)}}`")
+    assert page.locator("#plot-parcoords .axis[data-label=x1] .brush-range:not([display])").count() == 1
+    assert page.evaluate("document.activeElement.getAttribute('data-label')") == "x1"  # focus survives the redraw
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Escape")  # cleared
+    assert page.evaluate(f"{pc}.dimensions[0].constraintrange") is None
+    expect(page.locator("#par-note")).to_have_text(
+        f"{len(ok)} lines (observations with every metric; failed ones left out).")
+    # arrow right: the next axes; a category axis steps one category at a time
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.getAttribute('data-label')") == "opt"
+    page.keyboard.press("ArrowDown")  # the middle category of [adam, sgd] ...
+    page.keyboard.press("ArrowDown")  # ... then the one below it
+    adam = [o for o in ok if o["assignments"]["opt"] == "adam"]
+    expect(page.locator("#par-note")).to_have_text(f"{len(adam)} of {len(ok)} lines selected (opt adam).")
+    assert page.get_attribute("#plot-parcoords .axis[data-label=opt]", "aria-valuetext") == "adam"
+    page.get_by_role("button", name="Show the selected observations in the history").click()
+    assert page.locator("#history-filter").input_value() == "failed = no, opt = adam"
+
+
 def test_multi_metric_pareto_front_with_thresholds(page: Any, data: Data) -> None:
     open_experiment(page, data, data.multi)
+    # Plotly.js (the Pareto front) is evaluated only after the first screen, all the page's own plots, is shown
+    assert page.evaluate("performance.getEntriesByName('first-screen')[0].detail") == {"plotly": False}
+    shown, plotly = page.evaluate(
+        "['first-screen painted', 'plotly'].map(n => performance.getEntriesByName(n)[0].startTime)")
+    assert shown < plotly
     page.wait_for_function("document.getElementById('plot-pareto').data !== undefined")
     front = httpx.get(f"{data.server.url}/v1/experiments/{data.multi}/best_assignments").json()["data"]
     assert plot_points(page, "plot-pareto", trace=1) == len(front) > 1
@@ -437,13 +515,13 @@ def test_large_experiment_draws_a_labelled_sample_and_pages_the_history(page: An
         c.experiments(e.id).observations().create_batch(observations=[
             {"assignments": {"a": y, "b": 1 - y}, "values": [{"name": "y", "value": y}]} for y in ys])
     open_experiment(page, data, e.id)
-    assert plot_points(page, "plot-trace") == plot_points(page, "plot-slice") == 1000
+    assert chart_points(page, "plot-trace", "observations") == chart_points(page, "plot-slice", "y") == 1000
     assert page.evaluate("document.getElementById('plot-parcoords').parcoords.dimensions[0].values.length") == 1000
-    assert plot_points(page, "plot-contour", trace=1) == 1000
+    assert chart_points(page, "plot-contour", "observations") == 1000
     expect(page.locator("#sample-note")).to_contain_text("show 1000 of 1500 observations")
     # the best-seen line and the best-assignment table use every observation
-    assert page.evaluate("document.getElementById('plot-trace').data[1].y.at(-1)") == max(ys)
-    assert page.evaluate("document.getElementById('plot-trace').data[1].x.at(-1)") == 1500
+    assert chart_series(page, "plot-trace", 1, "y")[-1] == max(ys)
+    assert chart_series(page, "plot-trace", 1, "x")[-1] == 1500
     expect(page.locator("#best tbody tr")).to_have_count(1)
     # history: 50 rows in the page, 1500 on the server; sorting and paging cover all of them
     assert row_count_text(page, "history").startswith("1500 of 1500 rows · page 1 of 30")
@@ -466,13 +544,14 @@ def test_light_and_dark_color_schemes(browser: Any, data: Data) -> None:
         pg.goto(f"{data.server.url}/experiments/{data.multi}")
         pg.wait_for_selector(DRAWN, timeout=60_000)
         assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == rgb
-        for div in ("plot-trace", "plot-pareto"):
-            assert pg.evaluate(f"document.getElementById('{div}').layout.paper_bgcolor") == bg
+        assert pg.evaluate("document.getElementById('plot-pareto').layout.paper_bgcolor") == bg  # Plotly
         fg = pg.evaluate("getComputedStyle(document.body).color")
         assert fg != rgb  # text stays readable on the background
-        # the parallel coordinates' labels use the scheme's text color (CSS --fg)
-        fill = pg.evaluate("document.querySelector('#plot-parcoords .axis-title').getAttribute('fill')")
-        assert fill == pg.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fg').trim()")
+        # the page's own plots (parallel coordinates, convergence, importance) use the scheme's text color (CSS --fg)
+        css_fg = pg.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fg').trim()")
+        assert pg.evaluate("document.querySelector('#plot-parcoords .axis-title').getAttribute('fill')") == css_fg
+        for div in ("plot-trace", "plot-importance"):
+            assert pg.evaluate(f"document.querySelector('#{div} svg.chart > g').getAttribute('fill')") == css_fg
         ctx.close()
         assert not errors, errors
 

@@ -95,3 +95,51 @@ def test_multitask_reaches_a_target_for_less_cost_than_full_task_bo() -> None:
     assert mt < 3.0
     bo = _cost_to_target((), target, mt + 1.0, seed=0)  # BO only has to be followed until it spent as much
     assert mt < bo, (mt, bo)
+
+
+def _paired_history(sign: float) -> list[Observation]:
+    """A Sobol-like start on the cheap task, then full-task runs each paired with the cheap task at the same
+    point; the cheap task's values are ``sign x`` the full task's (a misleading fidelity when negative)."""
+    rng = np.random.default_rng(1)
+    obs: list[Observation] = []
+    for _ in range(6):
+        observe(obs, {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}, TASKS[0])
+    for _ in range(multitask.PAIRS):
+        a = {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}
+        observe(obs, a, TASKS[2])
+        full = obs[-1].values[0].value
+        obs.append(Observation(len(obs) + 1, 1, a, (MetricValue("y", sign * full),), task=TASKS[0]))
+    return obs
+
+
+def test_full_task_runs_are_paired_with_the_cheap_task_until_it_is_judged() -> None:
+    obs = _paired_history(1.0)[:-1]  # the last full-task point lacks its cheap twin
+    assert multitask.task_verdicts(problem(obs, observation_budget=40))[0.1][0] == "open"
+    (c,) = suggest(problem(obs, observation_budget=40), 1)
+    assert c.task == TASKS[0] and c.assignments == obs[-1].assignments and "paired" in c.source
+    # no pairing inside the final full-task reserve
+    (c,) = suggest(problem(obs, observation_budget=math.ceil(multitask.budget_used(problem(obs)))), 1)
+    assert c.task == TASKS[2]
+
+
+def test_a_misleading_cheap_task_is_dropped_and_the_search_falls_back_to_full_task_bo() -> None:
+    obs = _paired_history(-1.0)
+    verdicts = multitask.task_verdicts(problem(obs, observation_budget=40))
+    assert verdicts[0.1][0] == "dropped" and verdicts[0.1][1] < multitask.RHO_MIN
+    assert verdicts[0.3][0] == "open"  # judged next, at the same full-task points
+    (c,) = suggest(problem(obs, observation_budget=40), 1)
+    assert c.task == TASKS[1] and "paired" in c.source and c.assignments == obs[6].assignments
+    # the mid task misleads too: both dropped, single-task BO on the full-task observations only
+    for o in [o for o in obs if o.task == TASKS[2]]:
+        obs.append(Observation(len(obs) + 1, 1, o.assignments, (MetricValue("y", -o.values[0].value),), task=TASKS[1]))
+    (c,) = suggest(problem(obs, observation_budget=40), 1)
+    assert c.task == TASKS[2] and "full-task BO" in c.source and "dropped" in c.source
+    assert multitask.task_verdicts(problem(obs))[0.3][0] == "dropped"
+
+
+def test_an_informative_cheap_task_is_kept() -> None:
+    obs = _paired_history(1.0)
+    verdicts = multitask.task_verdicts(problem(obs, observation_budget=40))
+    assert verdicts[0.1] == ("kept", pytest.approx(1.0), multitask.PAIRS) and verdicts[0.3][0] == "kept"
+    (c,) = suggest(problem(obs, observation_budget=40), 1)
+    assert c.source.startswith("multitask:") and "full-task BO" not in c.source and "paired" not in c.source

@@ -63,15 +63,19 @@ def _versioned(m: re.Match[str]) -> str:
 def _page(name: str) -> HTMLResponse:
     """A page: the shared head and navigation (``_head.html``) followed by the page's own body.
 
-    A page template that starts with ``<!-- title: X -->`` gets the shared head; one without it
-    (the login page) is served as it is.
+    A page template that starts with ``<!-- title: X -->`` gets the shared head (and what follows up to
+    ``<!-- /early -->`` when the next line is ``<!-- early -->``, put in the head before the stylesheet); one
+    without it (the login page) is served as it is.
     """
     body = (TEMPLATES / name).read_text(encoding="utf-8")
     first, _, rest = body.partition("\n")
     if first.startswith("<!-- title:"):
         title = first.removeprefix("<!-- title:").removesuffix("-->").strip()
+        early = ""
+        if rest.startswith("<!-- early -->"):  # runs before the stylesheet, so it does not wait for it
+            early, _, rest = rest.removeprefix("<!-- early -->").partition("<!-- /early -->\n")
         head = (TEMPLATES / "_head.html").read_text(encoding="utf-8").replace("__TITLE__", title)
-        body = head + rest
+        body = head.replace("__EARLY__\n", early) + rest
     body = _STATIC_REF.sub(_versioned, body)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 

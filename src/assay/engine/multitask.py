@@ -24,6 +24,15 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   incumbent, either because the task rule above asked for the full task or because ``VERIFY_AFTER``
   cost was spent on model-chosen cheap runs since the last full-task run; otherwise the expected-
   improvement point itself.
+* **Is a cheap task informative? (paired runs):** at the first ``PAIRS`` full-task runs, the cheapest
+  task still in use is also measured at the same point (cost: its own, e.g. 0.1 per pair). Once it has
+  ``PAIRS`` such pairs, its Spearman rank correlation with the full task there (where the search looks,
+  which is where a misleading fidelity hurts) decides: below ``RHO_MIN`` the task is *dropped* (its data
+  no longer enter the model, it is never suggested again) and the next cheapest task is judged the same
+  way; at or above, it is kept, together with every costlier task. With every cheap task dropped the
+  experiment continues as single-task BO on its full-task observations (the engine of
+  :mod:`assay.engine.strategy`), so a misleading fidelity costs the pairs and the cheap runs before the
+  verdict, not the whole budget.
 * **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
   covers a reserve, every suggestion runs on the full task: the recommendation while it is
   unmeasured, then full-task expected improvement.
@@ -51,6 +60,10 @@ _N_LOCAL = 128
 VERIFY_AFTER = 1.0
 #: weight of a cheap task's bias uncertainty in the choice of the task (lower: cheap tasks longer)
 BIAS_WEIGHT = 0.5
+#: paired (cheap task, full task) measurements at the same points on which a cheap task is judged
+PAIRS = 5
+#: a cheap task whose rank correlation with the full task at its pairs is below this is dropped
+RHO_MIN = 0.3
 
 
 def initial_size(problem: Problem) -> int:
@@ -136,11 +149,129 @@ def _initial(problem: Problem, n: int, n_data: int) -> list[Candidate] | None:
     return out
 
 
-def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
+def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
+    """Per cheap task cost: ``(verdict, rho, pairs)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``.
+
+    Cheap tasks are judged cheapest first on the points measured on both them and the full task (the
+    first ``PAIRS`` such full-task points, so a verdict never changes once made): Spearman correlation
+    below ``RHO_MIN`` drops a task; a kept task keeps every costlier one; a task is only judged once all
+    cheaper ones are dropped.
+    """
+    from scipy.stats import spearmanr
+
     obs, y = _data(problem)
-    start = _initial(problem, n, len(obs))
+    space = problem.space
+    full = [(space.key(o.assignments), v) for o, v in zip(obs, y, strict=True)
+            if o.task.cost >= 1.0]  # type: ignore[union-attr]
+    out: dict[float, tuple[str, float, int]] = {}
+    judging = True
+    for cost in sorted({t.cost for t in problem.tasks if t.cost < 1.0}):
+        if not judging:
+            out[cost] = ("kept", math.nan, 0)
+            continue
+        cheap = {space.key(o.assignments): v for o, v in zip(obs, y, strict=True)
+                 if o.task.cost == cost}  # type: ignore[union-attr]
+        pairs = [(cheap[k], v) for k, v in full if k in cheap][:PAIRS]
+        if len(pairs) < PAIRS:
+            out[cost] = ("open", math.nan, len(pairs))
+            judging = False
+            continue
+        a, b = np.array(pairs).T
+        rho = float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
+        rho = 0.0 if not math.isfinite(rho) else rho
+        if rho >= RHO_MIN:
+            out[cost] = ("kept", rho, len(pairs))
+            judging = False
+        else:
+            out[cost] = ("dropped", rho, len(pairs))
+    return out
+
+
+def _without_dropped(problem: Problem) -> tuple[Problem, str]:
+    """The problem restricted to the tasks still in use (their observations and open suggestions)."""
+    from dataclasses import replace
+
+    verdicts = task_verdicts(problem)
+    dropped = {c for c, (v, _, _) in verdicts.items() if v == "dropped"}
+    if not dropped:
+        return problem, ""
+    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points)"
+                    for c, (v, r, n) in verdicts.items() if v == "dropped")
+    keep = [o for o in problem.observations if o.task is None or o.task.cost not in dropped]
+    pend = [(a, t) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost not in dropped]
+    return replace(problem, tasks=tuple(t for t in problem.tasks if t.cost not in dropped), observations=keep,
+                   pending=[a for a, _ in pend], pending_tasks=[t for _, t in pend]), why
+
+
+def _single_task(problem: Problem, n: int, why: str) -> list[Candidate]:
+    """Every cheap task dropped: single-task BO (:mod:`assay.engine.strategy`) on the full-task data."""
+    from dataclasses import replace
+
+    from assay.engine import strategy
+
+    full = _full(problem.tasks)
+    sub = replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
+                                                    if o.task is not None and o.task.cost >= 1.0],
+                  pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
+                           if t.cost >= 1.0], pending_tasks=())
+    return [replace(c, task=full, source=f"multitask: full-task BO ({why}): {c.source}")
+            for c in strategy.suggest(sub, n)]
+
+
+def _pairing(problem: Problem, n: int) -> list[Candidate]:
+    """The cheap task being judged, measured at full-task points that lack it (at most ``PAIRS`` of them)."""
+    if problem.observation_budget is not None and \
+            problem.observation_budget - budget_used(problem) <= reserve(problem):
+        return []  # the final reserve is for the full task
+    verdicts = task_verdicts(problem)
+    open_ = [c for c, (v, _, _) in verdicts.items() if v == "open"]
+    if not open_:
+        return []
+    cost = open_[0]
+    task = next(t for t in problem.tasks if t.cost == cost)
+    space = problem.space
+    have = {space.key(o.assignments) for o in problem.observations if o.task is not None and o.task.cost == cost}
+    have |= {space.key(a) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost == cost}
+    full_pts = [o.assignments for o in problem.observations
+                if o.task is not None and o.task.cost >= 1.0 and not o.failed]
+    full_pts += [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0]
+    out: list[Candidate] = []
+    for a in full_pts[:PAIRS]:
+        if space.key(a) not in have and len(out) < n:
+            have.add(space.key(a))
+            k = verdicts[cost][2] + len(out)
+            out.append(Candidate(dict(a), task=task, source=f"multitask: paired run on the cost-{cost:g} task at a "
+                                 f"full-task point (judging that task: pair {k + 1} of {PAIRS})"))
+    return out
+
+
+def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
+    start = _initial(problem, n, len(_data(problem)[0]))
     if start is not None:
         return start
+    paired = _pairing(problem, n)
+    if paired:
+        if len(paired) == n:
+            return paired
+        from dataclasses import replace
+
+        more = replace(problem, pending=list(problem.pending) + [c.assignments for c in paired],
+                       pending_tasks=_pending_tasks(problem) + [c.task for c in paired],
+                       n_suggested=problem.n_suggested + len(paired))
+        return paired + _suggest(more, n - len(paired), rng)
+    problem, dropped = _without_dropped(problem)
+    if all(t.cost >= 1.0 for t in problem.tasks):
+        return _single_task(problem, n, dropped)
+    if dropped:
+        from dataclasses import replace
+
+        return [replace(c, source=f"{c.source} [{dropped}]") for c in _model(problem, n, rng)]
+    return _model(problem, n, rng)
+
+
+def _model(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
+    """The multi-fidelity model's choices (BOCA point and task, full-task commitments, final reserve)."""
+    obs, y = _data(problem)
     if len(obs) < 2 or np.ptp(y) == 0:
         return _random(problem, n, "random: not enough distinct results for a model", rng)
     space = problem.space

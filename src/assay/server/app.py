@@ -23,7 +23,7 @@ from assay.schemas import _loc, text_error
 from assay.service import Service
 from assay.store import Store
 
-__all__ = ["create_app", "ERROR_RESPONSES"]
+__all__ = ["create_app", "ERROR_RESPONSES", "error_response"]
 
 
 class ErrorBody(BaseModel):
@@ -203,6 +203,27 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The response for an error raised by a route, auth or the service (also used by
+    :class:`~assay.server.fast.HotRoutes`, which answers some requests before the router)."""
+    if isinstance(exc, AssayError):
+        headers = None
+        if exc.status == 429:
+            headers = {"Retry-After": str(max(1, math.ceil(getattr(exc, "retry_after", 1))))}
+        elif exc.status == 401 and "x-requested-with" not in request.headers:
+            # (the dashboard's scripts send X-Requested-With: a Basic challenge would pop the browser's own dialog)
+            headers = {"WWW-Authenticate": 'Basic realm="assay", charset="UTF-8"'}
+        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+    if isinstance(exc, StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+        return JSONResponse({"object": "error", "status": exc.status_code, "message": message},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    if isinstance(exc, ValidationError):
+        return JSONResponse({"object": "error", "status": 422, "message": str(exc.errors()[0]["msg"])},
+                            status_code=422)
+    raise exc
+
+
 def _is_file_upload(path: str) -> bool:
     return path.startswith("/v1/files/") and path.endswith("/upload")
 
@@ -270,19 +291,11 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     @app.exception_handler(AssayError)
     async def _assay_error(request: Request, exc: AssayError) -> JSONResponse:
-        headers = None
-        if exc.status == 429:
-            headers = {"Retry-After": str(max(1, math.ceil(getattr(exc, "retry_after", 1))))}
-        elif exc.status == 401 and "x-requested-with" not in request.headers:
-            # (the dashboard's scripts send X-Requested-With: a Basic challenge would pop the browser's own dialog)
-            headers = {"WWW-Authenticate": 'Basic realm="assay", charset="UTF-8"'}
-        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+        return error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
-        return JSONResponse({"object": "error", "status": exc.status_code, "message": message},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -293,9 +306,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(ValidationError)
-    async def _pydantic_error(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"object": "error", "status": 422, "message": str(exc.errors()[0]["msg"])},
-                            status_code=422)
+    async def _pydantic_error(request: Request, exc: ValidationError) -> JSONResponse:
+        return error_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -311,6 +323,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     for mod in (experiments, suggestions, observations, tokens, organizations, analysis):
         app.include_router(mod.router, responses=ERROR_RESPONSES)
+    from assay.server.fast import HotRoutes
+
+    app.add_middleware(HotRoutes, error_response=error_response)  # innermost: after the checks below
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=_is_file_upload)
     app.add_middleware(CleanURLs)
     app.add_middleware(SecurityHeaders)

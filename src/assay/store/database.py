@@ -121,7 +121,7 @@ def _ping_when_idle(engine: Engine) -> None:
 class Store:
     """A database: ``with store.write() as s`` for one write transaction, ``store.read()`` for reads."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 0) -> None:
         """``pool_size + max_overflow`` connections per process (PostgreSQL): keep
         ``processes * (pool_size + max_overflow)`` below the server's ``max_connections``."""
         self.url = url

@@ -13,7 +13,8 @@ const Assay = (() => {
 
   function loginUrl() { return "/login?next=" + encodeURIComponent(location.pathname + location.search); }
 
-  /** fetch() with the Bearer token; JSON in and out; a 401 sends the user to the login page. */
+  /** fetch() with the Bearer token; JSON in and out; a 401 sends the user to the login page. opts.response: a
+      fetch() the page already started for this path (its answer is read the same way). */
   async function api(path, opts = {}) {
     const headers = Object.assign({ "X-Requested-With": "assay-dashboard" }, opts.headers || {});
     const t = token();
@@ -21,7 +22,7 @@ const Assay = (() => {
     const init = { method: opts.method || "GET", headers };
     if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(opts.json); }
     else if (opts.body !== undefined) init.body = opts.body;
-    const r = await fetch(path, init);
+    const r = await (opts.response || fetch(path, init));
     if (r.status === 401 && !opts.noRedirect) { location.href = loginUrl(); throw new ApiError(401, "sign in required"); }
     if (!r.ok) {
       let body = {};

@@ -79,6 +79,7 @@
   }
 
   // -- plots -------------------------------------------------------------------------------------
+  /** Convergence: every observation as a marker, the best value seen so far as a step line (charts.js, no Plotly). */
   function renderTrace() {
     const sel = $("trace-metric");
     const opt = optimized().length ? optimized() : metrics();
@@ -87,12 +88,19 @@
     if (!m) return;
     const pts = rows.filter((r) => !r.failed && has(r.m[m.name]));
     const tr = D.trace[m.name] || { x: [], y: [] };
-    plot("plot-trace", [
-      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.n), y: pts.map((r) => r.m[m.name]),
-        text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.55,
-          symbol: pts.map((r) => (r.feasible ? "circle" : "x")) }, hovertemplate: "%{text}<br>#%{x}: %{y}<extra></extra>" },
-      { type: "scatter", mode: "lines", name: `best ${m.name}`, x: tr.x, y: tr.y, line: { shape: "hv", width: 2.5 } },
-    ], layout({ xaxis: { title: { text: "observation #" } }, yaxis: { title: { text: m.name } } }));
+    const last = tr.y.length ? tr.y[tr.y.length - 1] : null;
+    Assay.chart("plot-trace", {
+      x: { title: "observation #" }, y: { title: m.name },
+      series: [
+        { kind: "markers", name: "observations", x: pts.map((r) => r.n), y: pts.map((r) => r.m[m.name]), color: Assay.theme().accent,
+          symbol: pts.map((r) => (r.feasible ? "circle" : "x")), size: 6, opacity: 0.55,
+          text: (i) => `observation ${pts[i].id}${pts[i].feasible ? "" : " (infeasible)"} · #${pts[i].n}: ${fmt(pts[i].m[m.name])}` },
+        { kind: "line", name: `best ${m.name}`, x: tr.x, y: tr.y, step: true, color: Assay.COLORS[1],
+          text: (i) => `best ${m.name} after #${tr.x[i]}: ${fmt(tr.y[i])}` },
+      ],
+      label: `Best ${m.name} seen by observation number: ${pts.length} observations drawn` +
+        (has(last) ? `; best ${m.name} ${fmt(last)} after observation #${tr.x[tr.x.length - 1]}.` : "."),
+    });
   }
 
   // The optimizer's own importances (extremely randomized trees, as GET /v1/experiments/{id}/metric_importances;
@@ -116,15 +124,24 @@
       if (mine) imp = { metric: imp.metric, method: "extremely randomized trees (GET /v1/experiments/{id}/metric_importances)", values: mine.importances };
     }
     const vals = Object.entries(imp.values || {}).sort((a, b) => a[1] - b[1]);
-    if (!vals.length) { Plotly.purge($("plot-importance")); $("plot-importance").replaceChildren(el("p", { class: "empty", text: "Needs observations." })); return; }
-    $("plot-importance").querySelector("p.empty")?.remove();
-    plot("plot-importance", [{ type: "bar", orientation: "h", x: vals.map((v) => v[1]), y: vals.map((v) => v[0]),
-      hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }],
-      layout({ xaxis: { title: { text: `importance for ${imp.metric}` }, rangemode: "tozero" }, margin: { l: 110, r: 20, t: 20, b: 50 } }));
+    const div = $("plot-importance");
+    if (!vals.length) {
+      div.chart?.destroy();
+      div.replaceChildren(el("p", { class: "empty", text: "Needs observations." }));
+      div.setAttribute("aria-label", "Parameter importance: needs observations");
+      $("imp-note").textContent = ""; return;
+    }
+    div.querySelector("p.empty")?.remove();
+    Assay.chart(div, {
+      x: { title: `importance for ${imp.metric}`, zero: true }, y: { type: "category", categories: vals.map((v) => v[0]) },
+      series: [{ kind: "hbar", name: "importance", x: vals.map((v) => v[1]), y: vals.map((v) => v[0]), color: Assay.theme().accent,
+        text: (i) => `${vals[i][0]}: ${vals[i][1].toFixed(3)}` }],
+      label: `Parameter importance for ${imp.metric}: ` + vals.slice().reverse().map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ") + ".",
+    });
     $("imp-note").textContent = imp.method ? `Method: ${imp.method}.` : "";
   }
 
-  // Brushing: Plotly keeps each axis's selected ranges in dimensions[i].constraintrange. The page keeps them
+  // Brushing: parcoords.js keeps each axis's selected range in dimensions[i].constraintrange. The page keeps them
   // across live refreshes, counts the lines inside, and can turn them into a history filter.
   let brush = {}; // axis label -> constraintrange
   let par = { pts: [], dims: [] };
@@ -148,7 +165,15 @@
     button.hidden = !active.length;
     if (!active.length) { $("par-note").textContent = `${par.pts.length} lines (observations with every metric; failed ones left out).`; return; }
     const n = par.pts.filter((_, i) => active.every((d) => inside(d.values[i], brush[d.label]))).length;
-    $("par-note").textContent = `${n} of ${par.pts.length} lines selected (${active.map((d) => d.label).join(", ")}).`;
+    $("par-note").textContent = `${n} of ${par.pts.length} lines selected (${active.map(rangeText).join("; ")}).`;
+  }
+
+  /** "x1 2.5 – 4", "opt adam, sgd", "lr 1e-4 – 1e-2" (log axes in the parameter's own units): what an axis selects. */
+  function rangeText(d) {
+    const cr = brush[d.label], f = (v) => fmt(v, 3);
+    if (d.param && isCat(d.param)) return `${d.name} ${d.ticktext.filter((_, i) => inside(i, cr)).join(", ") || "none"}`;
+    const g = d.param && d.param.transformation === "log" ? (v) => 10 ** v : (v) => v;
+    return `${d.name} ${ranges(cr).map(([lo, hi]) => `${f(g(lo))} – ${f(g(hi))}`).join(" or ")}`;
   }
 
   /** The brushed ranges as a history filter ("x >= a, x <= b, ..."); categories and multi-range axes as far as the filter can say. */
@@ -204,12 +229,16 @@
     const m = $("slice-metric").value;
     if (!p) return;
     const pts = rows.filter((r) => !r.failed && r.m[m] !== null && r.m[m] !== undefined && r.p[p.name] !== null && r.p[p.name] !== undefined);
-    const xaxis = { title: { text: p.name } };
-    if (isCat(p)) Object.assign(xaxis, { type: "category", categoryorder: "array", categoryarray: p.categorical_values.map((c) => c.name) });
-    else if (p.transformation === "log") xaxis.type = "log";
-    plot("plot-slice", [{ type: "scatter", mode: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]),
-      text: pts.map((r) => `observation ${r.id}`), marker: { size: 7, opacity: 0.6, color: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.COLORS[0])) },
-      hovertemplate: "%{text}<br>%{x}: %{y}<extra></extra>" }], layout({ xaxis, yaxis: { title: { text: m } } }));
+    const x = { title: p.name };
+    if (isCat(p)) Object.assign(x, { type: "category", categories: p.categorical_values.map((c) => c.name) });
+    else if (p.transformation === "log") x.type = "log";
+    Assay.chart("plot-slice", {
+      x, y: { title: m },
+      series: [{ kind: "markers", name: m, x: pts.map((r) => r.p[p.name]), y: pts.map((r) => r.m[m]), size: 7, opacity: 0.6,
+        colors: pts.map((r) => (r.best ? Assay.COLORS[5] : Assay.theme().accent)),
+        text: (i) => `observation ${pts[i].id}${pts[i].best ? " (best)" : ""} · ${p.name} ${fmt(pts[i].p[p.name])}: ${m} ${fmt(pts[i].m[m])}` }],
+      label: `${m} against ${p.name}: ${pts.length} observations drawn, the best ones in orange-red.`,
+    });
   }
 
   /** The contour's selection (parameters x, y and metric), its selects filled; null without two numeric parameters. */
@@ -240,25 +269,31 @@
   async function renderContour() {
     const div = $("plot-contour");
     const a = contourAxes();
-    if (!a) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
+    if (!a) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Needs two numeric parameters." })); return; }
     const { x, y, m } = a;
-    if (x === y) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
+    if (x === y) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Pick two different parameters." })); return; }
     const mine = ++contourReq;
     const g = await fetchGrid();
     if (mine !== contourReq) return;
     div.querySelector("p.empty")?.remove();
-    if (!g.z.length) { Plotly.purge(div); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
+    if (!g.z.length) { div.chart?.destroy(); div.replaceChildren(el("p", { class: "empty", text: "Needs at least 3 observations." })); return; }
     const px = params().find((p) => p.name === x), py = params().find((p) => p.name === y);
     const pts = rows.filter((r) => !r.failed && r.p[x] != null && r.p[y] != null);
-    plot(div, [
-      { type: "contour", x: g.x, y: g.y, z: g.z, colorscale: "Viridis", reversescale: (metrics().find((q) => q.name === m) || {}).objective === "minimize",
-        // ten levels and unoutlined markers: each a third of the drawing time of the defaults
-        colorbar: { title: { text: m } }, contours: { coloring: "heatmap" }, ncontours: 10,
-        hovertemplate: `${x}: %{x}<br>${y}: %{y}<br>${m} ≈ %{z}<extra></extra>` },
-      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]),
-        marker: { size: 5, color: Assay.COLORS[5] }, hoverinfo: "skip", showlegend: false }, // vermillion: seen on every Viridis colour
-    ], layout({ xaxis: { title: { text: x }, type: px.transformation === "log" ? "log" : "linear" },
-      yaxis: { title: { text: y }, type: py.transformation === "log" ? "log" : "linear" } }));
+    const metric = metrics().find((q) => q.name === m) || {};
+    const flat = g.z.flat().filter((v) => v !== null && isFinite(v));
+    Assay.chart(div, {
+      x: { title: x, type: px.transformation === "log" ? "log" : "linear", tight: true },
+      y: { title: y, type: py.transformation === "log" ? "log" : "linear", tight: true },
+      series: [
+        { kind: "heatmap", name: m, x: g.x, y: g.y, z: g.z, reverse: metric.objective === "minimize", levels: 10,
+          text: ([i, j]) => `${x} ${fmt(g.x[i])}, ${y} ${fmt(g.y[j])}: ${m} ≈ ${fmt(g.z[j][i])}` },
+        // vermillion: seen on every Viridis colour
+        { kind: "markers", name: "observations", x: pts.map((r) => r.p[x]), y: pts.map((r) => r.p[y]), size: 5, opacity: 1,
+          color: Assay.COLORS[5], hover: false },
+      ],
+      label: `${m} over ${x} and ${y}, interpolated from ${g.points} observations: from ${fmt(Math.min(...flat))} to ` +
+        `${fmt(Math.max(...flat))}; ${pts.length} observations drawn as dots.`,
+    });
     $("contour-note").textContent = `${g.method || ""} from ${g.points} observations.`;
   }
 
@@ -435,17 +470,35 @@
   let queue = Promise.resolve();
   const onScreen = (div) => { const r = div.getBoundingClientRect(); return r.height > 0 && r.bottom > -50 && r.top < innerHeight + 50; };
   const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
+  const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // after the next frame
 
-  const OWN = ["plot-parcoords"]; // drawn by the page itself (parcoords.js): no need to wait for Plotly.js
+  // Convergence, importance, slice, contour and the parallel coordinates are drawn by the page itself (charts.js,
+  // parcoords.js). Plotly.js (Pareto front, tasks) is only evaluated once the first screen is shown, and only on
+  // pages that have those plots, so a browser's first visit does not parse and compile its 1.5 MB first.
+  const OWN = new Set(["plot-trace", "plot-importance", "plot-slice", "plot-contour", "plot-parcoords"]);
+  const shown = (id) => $(id).getBoundingClientRect().height > 0;
+  /** The first screen is complete: say so, and let the browser show it before Plotly.js is evaluated. */
+  async function firstScreen() {
+    performance.mark("first-screen", { detail: { plotly: !!window.Plotly } });
+    document.body.dataset.ready = "true";
+    await painted();
+    performance.mark("first-screen painted");
+  }
   async function drawPlots(all) {
     const draw = async (id) => { dirty.delete(id); await PLOTS[id](); performance.mark(`drawn ${id}`); await later(); };
-    if (!window.Plotly) for (const id of OWN) if (dirty.has(id) && (all || onScreen($(id))) && $(id).getBoundingClientRect().height > 0) await draw(id);
-    await Assay.loadPlotly();
-    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && onScreen($(id))) await draw(id);
+    const ids = Object.keys(PLOTS);
+    for (const id of ids) if (dirty.has(id) && OWN.has(id) && onScreen($(id))) await draw(id);
+    const plotlyOnScreen = ids.some((id) => dirty.has(id) && !OWN.has(id) && onScreen($(id)));
+    if (all && !plotlyOnScreen) await firstScreen();
+    for (const id of ids) if (dirty.has(id) && OWN.has(id) && (all || onScreen($(id))) && shown(id)) await draw(id);
+    if (ids.some((id) => dirty.has(id) && !OWN.has(id) && shown(id) && (all || onScreen($(id))))) {
+      await Assay.loadPlotly();
+      performance.mark("plotly");
+    }
+    for (const id of ids) if (dirty.has(id) && onScreen($(id))) await draw(id);
     if (!all) return;
-    performance.mark("first-screen");
-    document.body.dataset.ready = "true";
-    for (const id of Object.keys(PLOTS)) if (dirty.has(id) && $(id).getBoundingClientRect().height > 0) await draw(id);
+    if (!document.body.dataset.ready) await firstScreen();
+    for (const id of ids) if (dirty.has(id) && shown(id)) await draw(id);
     performance.mark("all-plots");
     document.body.dataset.drawn = marker;
   }
@@ -456,7 +509,8 @@
   }
   /** Redraw one plot now, on screen or not (its controls changed). */
   function redraw(id) {
-    queue = queue.then(async () => { await Assay.loadPlotly(); dirty.delete(id); await PLOTS[id](); }).catch((e) => Assay.message(msg, e.message));
+    queue = queue.then(async () => { if (!OWN.has(id)) await Assay.loadPlotly(); dirty.delete(id); await PLOTS[id](); })
+      .catch((e) => Assay.message(msg, e.message));
     return queue;
   }
   const seen = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) schedule([]); });
@@ -513,9 +567,8 @@
   $("csv-download").addEventListener("click", () => Assay.download(`/dashboard/api/experiments/${expId}/observations.csv`, `experiment-${expId}-observations.csv`)
     .catch((e) => Assay.message(msg, e.message)));
 
-  Assay.loadPlotly().catch(() => {});
   // the page data and the token check travel at the same time
-  const firstData = api(`/dashboard/api/experiments/${expId}`);
+  const firstData = api(`/dashboard/api/experiments/${expId}`, { response: window.assayFirstData });
   firstData.catch(() => {}); // its error is reported below, once
   Assay.header("experiments").then((me) => {
     canWrite = !!me && me.can_write;

@@ -1,13 +1,12 @@
 /* Parallel coordinates drawn by the page, without WebGL: the lines on a <canvas>, the axes, ticks, brushes and
    color bar in SVG. Drag along an axis to select a range (brushing; a click on the axis clears it); drag an axis
-   title sideways to move the axis. Handles a few thousand lines in milliseconds in any browser. */
+   title sideways to move the axis. From the keyboard each axis is a focusable slider: arrow up/down select or
+   move a range, shift+arrows widen/narrow it, Escape clears it, left/right go to the neighbouring axis.
+   Handles a few thousand lines in milliseconds in any browser. */
 "use strict";
 (() => {
   const NS = "http://www.w3.org/2000/svg";
   const M = { l: 70, r: 110, t: 56, b: 28 };
-  // Viridis, 9 evenly spaced stops (the scale Plotly uses)
-  const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"]
-    .map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
   const BUCKETS = 32; // lines are stroked per color bucket: one canvas path each
 
   function svg(tag, attrs = {}, text) {
@@ -17,22 +16,7 @@
     return e;
   }
 
-  function viridis(t) {
-    const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2), f = x - i;
-    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
-    return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
-  }
-
-  /** About five round tick values between lo and hi. */
-  function ticks(lo, hi) {
-    const span = hi - lo;
-    if (!(span > 0)) return [lo];
-    const raw = span / 5, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
-    const step = (r >= 5 ? 10 : r >= 2 ? 5 : r >= 1 ? 2 : 1) * mag;
-    const out = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12));
-    return out;
-  }
+  const viridis = (t) => Assay.viridis(t), ticks = (lo, hi) => Assay.ticks(lo, hi); // charts.js
 
   const finite = (v) => typeof v === "number" && isFinite(v);
 
@@ -45,7 +29,7 @@
       this.color = { values: [], reverse: false, title: "" };
       this.canvas = document.createElement("canvas");
       this.canvas.className = "parcoords-lines";
-      this.svg = svg("svg", { class: "parcoords", "aria-hidden": "true" });
+      this.svg = svg("svg", { class: "parcoords" });
       Object.assign(this.canvas.style, { position: "absolute", left: "0", top: "0" });
       Object.assign(this.svg.style, { position: "absolute", left: "0", top: "0", overflow: "visible", touchAction: "none" });
       div.style.position = "relative";
@@ -156,9 +140,14 @@
       const { w, h, x, y } = this.geometry();
       const t = this.theme || {};
       const fg = t.fg || "#222", muted = t.muted || "#666", border = t.border || "#ccc", accent = t.accent || "#0550ae";
+      const focused = this.svg.contains(document.activeElement) ? document.activeElement.getAttribute("data-label") : null;
       const root = svg("g", { "font-size": "11", fill: fg });
       this.dimensions.forEach((d, k) => {
-        const g = svg("g", { class: "axis", transform: `translate(${x(k)},0)` });
+        const g = svg("g", { class: "axis", transform: `translate(${x(k)},0)`, tabindex: 0, role: "slider",
+          "aria-orientation": "vertical", "data-label": d.label,
+          "aria-label": `${d.label} axis: arrow up or down selects a range, shift with arrows widens or narrows it, Escape clears it` });
+        g.append(svg("rect", { class: "axis-focus", x: -16, y: M.t - 42, width: 32, height: h - M.t - M.b + 46, rx: 4,
+          fill: "none", stroke: t.accent || accent, "stroke-width": 2 }));
         g.append(svg("line", { x1: 0, x2: 0, y1: M.t, y2: h - M.b, stroke: fg, "stroke-width": 1 }));
         const tv = d.tickvals || ticks(d.range[0], d.range[1]);
         tv.forEach((v, j) => {
@@ -179,23 +168,28 @@
         g.append(title, range, brush);
         this.brushing(brush, g, d);
         this.moving(title, g, k);
+        this.keyboard(g, d);
+        this.describe(g, d);
         root.append(g);
       });
       // the color bar
       const cx = w - M.r + 54, top = M.t, bot = h - M.b;
       const grad = svg("linearGradient", { id: "pc-grad-" + this.div.id, x1: 0, x2: 0, y1: 1, y2: 0 });
-      VIRIDIS.forEach((_, i) => {
-        const f = i / (VIRIDIS.length - 1);
+      [0, 1, 2, 3, 4, 5, 6, 7, 8].forEach((i) => {
+        const f = i / 8;
         grad.append(svg("stop", { offset: f, "stop-color": viridis(this.color.reverse ? 1 - f : f) }));
       });
       const s = this.scale || { lo: 0, hi: 1 };
-      root.append(svg("defs", {}), svg("rect", { x: cx, y: top, width: 14, height: bot - top, fill: `url(#pc-grad-${this.div.id})`,
+      const bar = svg("g", { "aria-hidden": "true" });
+      root.append(bar);
+      bar.append(svg("defs", {}), svg("rect", { x: cx, y: top, width: 14, height: bot - top, fill: `url(#pc-grad-${this.div.id})`,
         stroke: border }),
       svg("text", { x: cx + 18, y: top + 4, fill: fg }, Assay.fmt(s.hi, 4)),
       svg("text", { x: cx + 18, y: bot + 4, fill: fg }, Assay.fmt(s.lo, 4)),
       svg("text", { x: cx + 7, y: top - 10, "text-anchor": "middle", "font-weight": "600", fill: fg }, this.color.title || ""));
-      root.querySelector("defs").append(grad);
+      bar.querySelector("defs").append(grad);
       this.svg.replaceChildren(root);
+      if (focused) [...root.querySelectorAll(".axis")].find((a) => a.getAttribute("data-label") === focused)?.focus();
     }
 
     /** Show (or hide) the brushed range of axis group g. */
@@ -238,6 +232,57 @@
         };
         rect.addEventListener("pointermove", move);
         rect.addEventListener("pointerup", up);
+      });
+    }
+
+    /** The axis's slider value for assistive technology: the middle of its range and the range in words. */
+    describe(g, d) {
+      const cr = d.constraintrange, f = (v) => Assay.fmt(v, 3);
+      g.setAttribute("aria-valuemin", d.range[0]);
+      g.setAttribute("aria-valuemax", d.range[1]);
+      g.setAttribute("aria-valuenow", cr ? (cr[0] + cr[1]) / 2 : d.range[0]);
+      let text = "no range selected";
+      if (cr && d.ticktext) text = d.ticktext.filter((_, i) => i >= cr[0] && i <= cr[1]).join(", ") || "no category";
+      else if (cr) text = `${f(cr[0])} to ${f(cr[1])}`;
+      g.setAttribute("aria-valuetext", text);
+    }
+
+    /** Keyboard brushing on a focused axis. Numeric axes step by a twentieth of their span (a new range is the
+        middle fifth); category axes by one category (a new range holds the middle one). */
+    keyboard(g, d) {
+      g.addEventListener("keydown", (ev) => {
+        const [lo, hi] = d.range, cat = !!d.ticktext;
+        const step = cat ? 1 : (hi - lo) / 20;
+        let cr = d.constraintrange ? d.constraintrange.slice() : null;
+        if (ev.key === "ArrowLeft" || ev.key === "ArrowRight") {
+          const axes = [...this.svg.querySelectorAll(".axis")], i = axes.indexOf(g);
+          axes[Math.min(Math.max(i + (ev.key === "ArrowRight" ? 1 : -1), 0), axes.length - 1)].focus();
+          ev.preventDefault();
+          return;
+        }
+        if (ev.key === "Escape") {
+          if (!cr) return;
+          cr = null;
+        } else if (ev.key === "ArrowUp" || ev.key === "ArrowDown") {
+          const dir = ev.key === "ArrowUp" ? 1 : -1;
+          const bottom = cat ? -0.4 : lo, top = cat ? d.ticktext.length - 1 + 0.4 : hi;
+          if (!cr) {
+            const c = cat ? Math.round((d.ticktext.length - 1) / 2) : (lo + hi) / 2, half = cat ? 0.4 : (hi - lo) / 10;
+            cr = [c - half, c + half];
+          } else if (ev.shiftKey) { // widen (up) or narrow (down) on both sides, never below one step
+            const grow = dir * (cat ? 1 : step / 2), min = cat ? 0.8 : step;
+            if (cr[1] - cr[0] + 2 * grow >= min - 1e-12) cr = [Math.max(cr[0] - grow, bottom), Math.min(cr[1] + grow, top)];
+          } else { // move, stopping at the ends of the axis
+            const by = dir > 0 ? Math.min(step, top - cr[1]) : -Math.min(step, cr[0] - bottom);
+            cr = [cr[0] + by, cr[1] + by];
+          }
+        } else return;
+        ev.preventDefault();
+        if (cr) d.constraintrange = cr.map((v) => +v.toPrecision(12)); else delete d.constraintrange;
+        this.drawLines();
+        this.placeBrush(g, d, this.geometry().y);
+        this.describe(g, d);
+        this.onBrush(this.dimensions);
       });
     }
 
