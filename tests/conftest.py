@@ -40,8 +40,9 @@ class ServerProcess:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # No prewarm: most test servers never fit a model, and the import is seconds of CPU each.
         self.env = {**os.environ, "ASSAY_HOME": str(home), "ASSAY_AUTH": "on" if auth else "off",
-                    **(extra_env or {})}
+                    "ASSAY_PREWARM": "0", **(extra_env or {})}
         if database_url:
             self.env["ASSAY_DATABASE_URL"] = database_url
         self.auth = auth

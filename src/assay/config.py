@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # Suggestions computed ahead of demand by a background worker (server only).
     precompute: bool = True
     suggestion_timeout: float = 20.0
+    # Import the model stack (torch, BoTorch: seconds of CPU) when the server starts, so the first model
+    # suggestion is not slowed by it. Off: imported by the first model suggestion instead.
+    prewarm: bool = True
     max_body_bytes: int = 16 * 1024 * 1024
     # Fixes every new experiment's random seed (reproducible runs and tests); unset: a random seed each.
     seed: int | None = None

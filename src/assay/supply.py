@@ -160,8 +160,9 @@ def install(app: Any) -> None:
         svc.supplier = sup
         svc.on_change.append(sup.notify)
         app.state.supplier = sup.start()
-        freeze = bool(getattr(settings, "freeze_heap", False))
-        threading.Thread(target=prewarm, args=(freeze,), name="assay-prewarm", daemon=True).start()
+        if settings.prewarm:
+            freeze = bool(getattr(settings, "freeze_heap", False))
+            threading.Thread(target=prewarm, args=(freeze,), name="assay-prewarm", daemon=True).start()
 
     def stop(app: Any) -> None:
         sup = getattr(app.state, "supplier", None)
