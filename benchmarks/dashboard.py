@@ -265,8 +265,8 @@ def main() -> None:
     for n, t in summary:  # one line per size, what the lead compares against the 2 s target
         worst = max(statistics.median(t["cold_all"]), statistics.median(t["warm_all"]))
         what = " (2 metrics, Pareto front)" if a.metrics == 2 else ""
-        print(f"SUMMARY dashboard n={n}{what}: all plots cold {fmt(t['cold_all'])}, warm {fmt(t['warm_all'])}; first screen "
-              f"cold {fmt(t['cold'])}, warm {fmt(t['warm'])}; all plots after a change (browser warm) "
+        print(f"SUMMARY dashboard n={n}{what}: all plots cold {fmt(t['cold_all'])}, warm {fmt(t['warm_all'])}; "
+              f"first screen cold {fmt(t['cold'])}, warm {fmt(t['warm'])}; all plots after a change (browser warm) "
               f"{fmt(t['changed_all'])}; data API {fmt(t['api'])} (kept: {fmt(t['api_cached'])}); "
               f"target all plots < 2 s: "
               f"{'MET' if worst < 2 else 'NOT MET'}; load average {load[0]:.1f}; medians of {a.repeats}")

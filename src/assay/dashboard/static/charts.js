@@ -1,7 +1,7 @@
 /* Small SVG charts drawn by the page itself (convergence, importance, slice, contour, Pareto front): they need
-   no Plotly.js, so a browser's first visit draws them without parsing and compiling its 1.5 MB first. Markers, lines (straight or steps), horizontal bars and heatmaps with isolines (contour) on
-   linear, log or category axes;
-   a legend; the nearest value shown on hover; colors from the page's CSS (light and dark).
+   no Plotly.js, so a browser's first visit draws them without parsing and compiling its 1.5 MB first.
+   Markers, lines (straight or steps, with or without markers), horizontal bars, heatmaps with isolines (contour)
+   and dashed threshold lines on linear, log or category axes; a legend; the nearest value shown on hover; colors from the page's CSS (light and dark).
    Each series' <g> carries data-name and data-points (how many values it draws); div.chart holds the spec. */
 "use strict";
 (() => {
