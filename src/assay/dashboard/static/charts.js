@@ -1,7 +1,8 @@
 /* Small SVG charts drawn by the page itself (convergence, importance, slice, contour, Pareto front): they need
    no Plotly.js, so a browser's first visit draws them without parsing and compiling its 1.5 MB first.
    Markers, lines (straight or steps, with or without markers), horizontal bars, heatmaps with isolines (contour)
-   and dashed threshold lines on linear, log or category axes; a legend; the nearest value shown on hover; colors from the page's CSS (light and dark).
+   and dashed threshold lines on linear, log or category axes; a legend; the nearest value shown on hover;
+   colors from the page's CSS (light and dark).
    Each series' <g> carries data-name and data-points (how many values it draws); div.chart holds the spec. */
 "use strict";
 (() => {
@@ -20,7 +21,7 @@
     const span = hi - lo;
     if (!(span > 0)) return [lo];
     const raw = span / count, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
-    const step = (r >= 5 ? 10 : r >= 2 ? 5 : r >= 1 ? 2 : 1) * mag;
+    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
     const out = [];
     for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12));
     return out;
