@@ -1,6 +1,6 @@
 """Dashboard render time: the experiment page with N observations, in headless Chromium.
 
-    python -m benchmarks.dashboard [--sizes 100,1000,10000] [--repeats 3] [--peer]
+    python -m benchmarks.dashboard [--sizes 100,1000,10000] [--repeats 3] [--peer] [--metrics 2]
 
 For each size it starts ``assay server`` (SQLite, no auth) on a loopback port, stores N observations of a
 4-parameter experiment through the API, then measures:
@@ -12,8 +12,9 @@ For each size it starts ``assay server`` (SQLite, no auth) on a loopback port, s
     itself, without Plotly.js): the page's ``performance.mark("first-screen painted")``, set in the task after the
     frame that follows ``body[data-ready=true]``. Read from the page, because Playwright's own wait for
     ``data-ready`` only gets its turn after the main thread has evaluated Plotly.js, which follows at once;
-  * all plots: until every plot on the page is drawn, the off-screen ones too (``body[data-drawn]``: the
-    parallel coordinates (the page's own), then Plotly.js is loaded, then slice and contour);
+  * all plots: until every plot on the page is drawn, the off-screen ones too (``body[data-drawn]``: slice,
+    contour and parallel coordinates, also the page's own; with ``--metrics 2`` the Pareto front too, the one plot
+    here still drawn with Plotly.js, which is then loaded and evaluated after the first screen);
 each cold (a fresh browser context, so Plotly.js is neither cached nor compiled, right after an edit of one
 observation, so the server computes the page's data again) and warm (the same page opened again). Between loads
 the benchmark waits, untimed, for the forest importances the page fetches after its plots. It prints the
@@ -90,7 +91,7 @@ def points(n: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         x1, x2 = rng.uniform(-5, 10), rng.uniform(0, 15)
         out.append({"x1": x1, "x2": x2, "lr": 10 ** rng.uniform(-5, -1), "opt": rng.choice(["adam", "sgd", "rmsprop"]),
-                    "y": branin(x1, x2)})
+                    "y": branin(x1, x2), "cost": (x1 + 5) ** 2 / 15 + x2})
     return out
 
 
@@ -108,7 +109,7 @@ TIMELINE = """(() => {
 })()"""
 
 
-def assay_times(browser, n: int, repeats: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+def assay_times(browser, n: int, repeats: int, metrics: int = 1) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
     home = Path(tempfile.mkdtemp(prefix="assay-bench-dash-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -119,12 +120,14 @@ def assay_times(browser, n: int, repeats: int) -> dict[str, list[float]]:  # typ
         wait_http(url + "/health", proc)
         with httpx.Client(base_url=url, timeout=300) as h:
             exp = h.post("/v1/experiments", json={"name": f"bench {n}", "parameters": PARAMS,
-                                                  "metrics": [{"name": "y", "objective": "minimize"}],
+                                                  "metrics": [{"name": "y", "objective": "minimize"},
+                                                              {"name": "cost", "objective": "minimize"}][:metrics],
                                                   "observation_budget": n}).json()
             pts = points(n)
             for i in range(0, n, 2500):
                 batch = [{"assignments": {k: p[k] for k in ("x1", "x2", "lr", "opt")},
-                          "values": [{"name": "y", "value": p["y"]}]} for p in pts[i:i + 2500]]
+                          "values": [{"name": "y", "value": p["y"]}, {"name": "cost", "value": p["cost"]}][:metrics]}
+                         for p in pts[i:i + 2500]]
                 h.post(f"/v1/experiments/{exp['id']}/observations/batch", json={"observations": batch}
                        ).raise_for_status()
             out: dict[str, list] = {"api": [], "api_cached": [], "kb": [], "cold": [], "cold_all": [], "warm": [],
@@ -228,6 +231,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer", action="store_true", help="also time optuna-dashboard")
+    ap.add_argument("--metrics", type=int, choices=(1, 2), default=1,
+                    help="2: a second metric, so the page also draws the Pareto front (with Plotly.js)")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -236,7 +241,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for n in (int(s) for s in a.sizes.split(",")):
-            t = assay_times(browser, n, a.repeats)
+            t = assay_times(browser, n, a.repeats, a.metrics)
             print(f"assay n={n}: " + ", ".join(f"{k} {fmt(v)}" for k, v in t.items() if k not in ("kb", "marks")),
                   flush=True)
             # where the last cold, warm and changed load spent its time (ms from navigation)
@@ -251,7 +256,7 @@ def main() -> None:
             print(rows[-1], flush=True)
         browser.close()
     load = os.getloadavg()
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.1f} "
+    print(f"\n{a.metrics} metric(s); machine: {platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.1f} "
           f"(shared); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {a.repeats}")
     print("| observations | data API computed / kept (body) | first screen, cold | all plots, cold | "
           "first screen, warm | all plots, warm | all plots, after a change (browser warm) | optuna-dashboard |")
@@ -259,8 +264,9 @@ def main() -> None:
     print("\n".join(rows))
     for n, t in summary:  # one line per size, what the lead compares against the 2 s target
         worst = max(statistics.median(t["cold_all"]), statistics.median(t["warm_all"]))
-        print(f"SUMMARY dashboard n={n}: all plots cold {fmt(t['cold_all'])}, warm {fmt(t['warm_all'])}; first screen "
-              f"cold {fmt(t['cold'])}, warm {fmt(t['warm'])}; all plots after a change (browser warm) "
+        what = " (2 metrics, Pareto front)" if a.metrics == 2 else ""
+        print(f"SUMMARY dashboard n={n}{what}: all plots cold {fmt(t['cold_all'])}, warm {fmt(t['warm_all'])}; "
+              f"first screen cold {fmt(t['cold'])}, warm {fmt(t['warm'])}; all plots after a change (browser warm) "
               f"{fmt(t['changed_all'])}; data API {fmt(t['api'])} (kept: {fmt(t['api_cached'])}); "
               f"target all plots < 2 s: "
               f"{'MET' if worst < 2 else 'NOT MET'}; load average {load[0]:.1f}; medians of {a.repeats}")

@@ -46,8 +46,9 @@ def main() -> None:
                 page.goto(f"{srv.url}/experiments/{d.multi}")
                 page.wait_for_selector("body[data-drawn]")
                 page.locator("#pareto-panel").screenshot(path=str(OUT / "pareto.png"))
-                page.locator("#plot-parcoords").scroll_into_view_if_needed()
-                page.evaluate("window.scrollBy(0, -120)")  # out from under the sticky header
+                # the panel's top just below the sticky header
+                page.evaluate("window.scrollTo(0, document.getElementById('h-par').getBoundingClientRect().top"
+                              " + window.scrollY - 80)")
                 page.locator("#plot-parcoords").locator("xpath=..").screenshot(path=str(OUT / "parcoords.png"))
                 page.goto(f"{srv.url}/projects/{d.project}")
                 page.wait_for_selector("body[data-ready=true]")

@@ -51,11 +51,14 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # Largest artifact (image, model file ...) a training run may upload.
     max_file_bytes: int = 256 * 1024 * 1024
-    # Database connections per server process (PostgreSQL: processes * (size + overflow) < max_connections).
-    # No overflow by default: an overflow connection is opened for one transaction and closed after it
-    # (a PostgreSQL backend started per request under load doubled PostgreSQL's CPU per request);
-    # requests beyond the pool wait for a pooled connection instead.
-    db_pool_size: int = 10
+    # Database connections per server process, for writes and for reads (PostgreSQL: keep
+    # processes * (pool + read pool + 2 * overflow) < max_connections). A few writers per process keep
+    # 2 cores busy; more threads in transactions only contend for the interpreter lock, slowing every
+    # request. Reads have their own pool so they never queue behind writes. No overflow by default:
+    # an overflow connection is opened for one transaction and closed after it (a PostgreSQL backend
+    # started per request under load doubled PostgreSQL's CPU per request).
+    db_pool_size: int = 4
+    db_read_pool_size: int = 8
     db_max_overflow: int = 0
 
     @property

@@ -258,22 +258,25 @@ def test_parallel_coordinates_keyboard_brushing(page: Any, data: Data) -> None:
 
 def test_multi_metric_pareto_front_with_thresholds(page: Any, data: Data) -> None:
     open_experiment(page, data, data.multi)
-    # Plotly.js (the Pareto front) is evaluated only after the first screen, all the page's own plots, is shown
-    assert page.evaluate("performance.getEntriesByName('first-screen')[0].detail") == {"plotly": False}
-    shown, plotly = page.evaluate(
-        "['first-screen painted', 'plotly'].map(n => performance.getEntriesByName(n)[0].startTime)")
-    assert shown < plotly
-    page.wait_for_function("document.getElementById('plot-pareto').data !== undefined")
+    assert page.evaluate("window.Plotly === undefined")
     front = httpx.get(f"{data.server.url}/v1/experiments/{data.multi}/best_assignments").json()["data"]
-    assert plot_points(page, "plot-pareto", trace=1) == len(front) > 1
-    assert plot_points(page, "plot-pareto", trace=0) == len(observations(data, data.multi))
-    shapes = page.evaluate("document.getElementById('plot-pareto').layout.shapes.map(s => [s.x0, s.y0])")
-    assert [0.2, 0] in shapes and [0, 0.1] in shapes
+    assert chart_points(page, "plot-pareto", "Pareto front") == len(front) > 1
+    assert chart_points(page, "plot-pareto", "observations") == len(observations(data, data.multi))
+    assert page.locator("#plot-pareto .series.markers .point").count() == len(observations(data, data.multi))
+    rules = page.evaluate("document.getElementById('plot-pareto').chart.spec.rules.map(r => [r.axis, r.value])")
+    assert rules == [["x", 0.2], ["y", 0.1]]
+    assert page.locator("#plot-pareto line.rule").count() == 2
+    assert "threshold 0.2" in page.get_attribute("#plot-pareto", "aria-label")
     assert page.locator("#best tbody tr").count() == len(front)
 
 
 def test_multitask_distribution_and_cost(page: Any, data: Data) -> None:
     open_experiment(page, data, data.tasks)
+    # Plotly.js (the tasks' bars) is evaluated only after the first screen is shown
+    assert page.evaluate("performance.getEntriesByName('first-screen')[0].detail") == {"plotly": False}
+    shown, plotly = page.evaluate(
+        "['first-screen painted', 'plotly'].map(n => performance.getEntriesByName(n)[0].startTime)")
+    assert shown < plotly
     page.wait_for_function("document.getElementById('plot-tasks').data !== undefined")
     counts = page.evaluate("document.getElementById('plot-tasks').data[0].y")
     costs = page.evaluate("document.getElementById('plot-tasks').data[1].y")
@@ -346,7 +349,7 @@ def test_live_refresh_without_reload(page: Any, data: Data) -> None:
     assert page.evaluate("window.__same_document") is True
     # an off-screen plot is redrawn when it is scrolled into view
     page.locator("#plot-pareto").scroll_into_view_if_needed()
-    page.wait_for_function(f"document.getElementById('plot-pareto').data[0].x.length === {n + 1}")
+    page.wait_for_function(f"document.getElementById('plot-pareto').chart.spec.series[0].x.length === {n + 1}")
 
 
 def test_login_stores_token_and_sends_bearer(page: Any, data: Data) -> None:
@@ -544,13 +547,13 @@ def test_light_and_dark_color_schemes(browser: Any, data: Data) -> None:
         pg.goto(f"{data.server.url}/experiments/{data.multi}")
         pg.wait_for_selector(DRAWN, timeout=60_000)
         assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == rgb
-        assert pg.evaluate("document.getElementById('plot-pareto').layout.paper_bgcolor") == bg  # Plotly
+        assert pg.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--bg').trim()") == bg
         fg = pg.evaluate("getComputedStyle(document.body).color")
         assert fg != rgb  # text stays readable on the background
         # the page's own plots (parallel coordinates, convergence, importance) use the scheme's text color (CSS --fg)
         css_fg = pg.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--fg').trim()")
         assert pg.evaluate("document.querySelector('#plot-parcoords .axis-title').getAttribute('fill')") == css_fg
-        for div in ("plot-trace", "plot-importance"):
+        for div in ("plot-trace", "plot-importance", "plot-slice", "plot-contour", "plot-pareto"):
             assert pg.evaluate(f"document.querySelector('#{div} svg.chart > g').getAttribute('fill')") == css_fg
         ctx.close()
         assert not errors, errors

@@ -261,7 +261,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         own = app.state.service is None
         if own:
             store = Store(settings.resolved_database_url, pool_size=settings.db_pool_size,
-                          max_overflow=settings.db_max_overflow)
+                          max_overflow=settings.db_max_overflow, read_pool_size=settings.db_read_pool_size)
             store.ensure_schema()
             app.state.service = Service(store, seed=settings.seed)
         if settings.auth:

@@ -95,6 +95,9 @@ def _writer_lock(url: str) -> FairLock:
         return _WRITER_LOCKS.setdefault(url, FairLock())
 
 
+#: pooled connections per SQLite engine (one for writes, one for reads)
+SQLITE_POOL = 10
+
 #: a pooled connection unused for longer than this is tested before use (seconds)
 IDLE_PING = 5.0
 
@@ -121,25 +124,32 @@ def _ping_when_idle(engine: Engine) -> None:
 class Store:
     """A database: ``with store.write() as s`` for one write transaction, ``store.read()`` for reads."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 0) -> None:
-        """``pool_size + max_overflow`` connections per process (PostgreSQL): keep
-        ``processes * (pool_size + max_overflow)`` below the server's ``max_connections``."""
+    def __init__(self, url: str, *, pool_size: int = 4, max_overflow: int = 0, read_pool_size: int = 8) -> None:
+        """PostgreSQL: ``pool_size + max_overflow`` connections per process for writes and
+        ``read_pool_size + max_overflow`` for reads; keep ``processes * (pool_size + read_pool_size + 2 *
+        max_overflow)`` below the server's ``max_connections``."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._write_engine = _sqlite_engine(url, immediate=True, pool_size=pool_size)
-            self._read_engine = _sqlite_engine(url, immediate=False, pool_size=pool_size)
+            # (the pool sizes are PostgreSQL's: here a process's writers queue on the FairLock)
+            self._write_engine = _sqlite_engine(url, immediate=True, pool_size=SQLITE_POOL)
+            self._read_engine = _sqlite_engine(url, immediate=False, pool_size=SQLITE_POOL)
             self._writer_lock: FairLock | None = _writer_lock(url)
         else:
             self._write_engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                                                pool_timeout=120)
             _ping_when_idle(self._write_engine)
             # Reads see one snapshot for the whole transaction (several statements that must agree,
-            # e.g. an observation count and the rows it counts); same pool as the writes.
-            self._read_engine = self._write_engine.execution_options(isolation_level="REPEATABLE READ")
+            # e.g. an observation count and the rows it counts). They have a pool of their own: a read
+            # does not queue for a connection behind the writes in flight. The small write pool bounds
+            # how many request threads run transactions at once: past a few, more threads only fight
+            # for the interpreter lock, and every request in the process (reads too) waits on that.
+            self._read_engine = create_engine(url, pool_size=read_pool_size, max_overflow=max_overflow,
+                                              pool_timeout=120, isolation_level="REPEATABLE READ")
+            _ping_when_idle(self._read_engine)
             self._writer_lock = None  # row locks: writers of different rows run together
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -172,8 +182,7 @@ class Store:
 
     def dispose(self) -> None:
         self._write_engine.dispose()
-        if self.is_sqlite:
-            self._read_engine.dispose()
+        self._read_engine.dispose()
 
     # -- schema ------------------------------------------------------------------------
     def _alembic_config(self):  # type: ignore[no-untyped-def]

@@ -1,8 +1,8 @@
-/* Small SVG charts drawn by the page itself, for the plots of the first screen (convergence trace, parameter
-   importance): they need no Plotly.js, so a browser's first visit draws them without parsing and compiling
-   its 1.5 MB first. Markers, lines (straight or steps), horizontal bars and heatmaps with isolines (contour) on
-   linear, log or category axes;
-   a legend; the nearest value shown on hover; colors from the page's CSS (light and dark).
+/* Small SVG charts drawn by the page itself (convergence, importance, slice, contour, Pareto front): they need
+   no Plotly.js, so a browser's first visit draws them without parsing and compiling its 1.5 MB first.
+   Markers, lines (straight or steps, with or without markers), horizontal bars, heatmaps with isolines (contour)
+   and dashed threshold lines on linear, log or category axes; a legend; the nearest value shown on hover;
+   colors from the page's CSS (light and dark).
    Each series' <g> carries data-name and data-points (how many values it draws); div.chart holds the spec. */
 "use strict";
 (() => {
@@ -21,7 +21,7 @@
     const span = hi - lo;
     if (!(span > 0)) return [lo];
     const raw = span / count, mag = 10 ** Math.floor(Math.log10(raw)), r = raw / mag;
-    const step = (r >= 5 ? 10 : r >= 2 ? 5 : r >= 1 ? 2 : 1) * mag;
+    const step = (r >= 7.5 ? 10 : r >= 3.5 ? 5 : r >= 1.5 ? 2 : 1) * mag;
     const out = [];
     for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12));
     return out;
@@ -111,7 +111,8 @@
     /**
      * spec: {x: axis, y: axis, series: [...], label}. An axis: {title, type: "linear"|"log"|"category", categories,
      * zero}. A series: {name, kind: "markers"|"line"|"hbar", x, y, text (the hover line: an array, or a function of the index), color, symbol (a name or one
-     * per point), step (lines), size, opacity}. "hbar" draws bars from 0 to x along a category y axis.
+     * per point), colors (one per point), step and markers (lines: a marker size), size, opacity, hover (false: none)}.
+     * "hbar" draws bars from 0 to x along a category y axis. spec.rules: [{axis: "x"|"y", value, color}], dashed lines.
      */
     setData(spec) {
       this.spec = spec;
@@ -124,7 +125,8 @@
       this.width = w;
       if (!s || !w || !h) return;
       const th = Assay.theme();
-      const xs = s.series.flatMap((q) => q.x), ys = s.series.flatMap((q) => q.y);
+      const rule = (a) => (s.rules || []).filter((r) => r.axis === a).map((r) => r.value);
+      const xs = s.series.flatMap((q) => q.x).concat(rule("x")), ys = s.series.flatMap((q) => q.y).concat(rule("y"));
       const legend = s.series.length > 1;
       // the left margin fits the longest y tick label
       const probe = scale(s.y, ys, 0, 1);
@@ -174,6 +176,9 @@
             else d += q.step ? `H${px}V${py}` : `L${px},${py}`;
           });
           g.append(svg("path", { d, fill: "none", stroke: color, "stroke-width": q.width || 2.5, "stroke-linejoin": "round" }));
+          if (q.markers) q.x.forEach((xv, i) => {
+            if (finite(q.y[i])) g.append(svg("circle", { class: "point", cx: X.at(xv), cy: Y.at(q.y[i]), r: q.markers / 2, fill: color }));
+          });
         } else {
           Object.assign(g.style, { fill: color, stroke: color });
           g.setAttribute("fill-opacity", q.opacity ?? 0.6);
@@ -189,6 +194,11 @@
         }
         root.append(g);
       });
+      for (const rule of s.rules || []) { // threshold lines across the plot
+        const at = rule.axis === "x" ? X.at(rule.value) : Y.at(rule.value);
+        root.append(svg("line", Object.assign({ class: "rule", stroke: rule.color || th.bad, "stroke-width": 2, "stroke-dasharray": "6 4" },
+          rule.axis === "x" ? { x1: at, x2: at, y1: m.t, y2: h - m.b } : { x1: m.l, x2: w - m.r, y1: at, y2: at })));
+      }
       if (legend && !heat) {
         let lx = m.l;
         const lg = svg("g", { class: "legend" });

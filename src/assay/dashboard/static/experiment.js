@@ -308,17 +308,22 @@
     const ok = (r) => !r.failed && r.m[mx.name] != null && r.m[my.name] != null;
     const pts = rows.filter(ok);
     const front = D.pareto_rows.map((i) => rows[i]).filter(ok).sort((a, b) => a.m[mx.name] - b.m[mx.name]);
-    const t = Assay.theme();
-    const shapes = [];
-    if (mx.threshold !== null && mx.threshold !== undefined) shapes.push({ type: "line", xref: "x", yref: "paper", x0: mx.threshold, x1: mx.threshold, y0: 0, y1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
-    if (my.threshold !== null && my.threshold !== undefined) shapes.push({ type: "line", xref: "paper", yref: "y", y0: my.threshold, y1: my.threshold, x0: 0, x1: 1, line: { color: t.bad, dash: "dash", width: 2 } });
-    plot("plot-pareto", [
-      { type: "scatter", mode: "markers", name: "observations", x: pts.map((r) => r.m[mx.name]), y: pts.map((r) => r.m[my.name]),
-        text: pts.map((r) => `observation ${r.id}${r.feasible ? "" : " (infeasible)"}`), marker: { size: 6, opacity: 0.5, symbol: pts.map((r) => (r.feasible ? "circle" : "x")) },
-        hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>" },
-      { type: "scatter", mode: "lines+markers", name: "Pareto front", x: front.map((r) => r.m[mx.name]), y: front.map((r) => r.m[my.name]),
-        line: { shape: "linear", width: 2 }, marker: { size: 9 } },
-    ], layout({ shapes, xaxis: { title: { text: `${mx.name} (${mx.objective})` } }, yaxis: { title: { text: `${my.name} (${my.objective})` } } }));
+    const rules = [];
+    if (has(mx.threshold)) rules.push({ axis: "x", value: mx.threshold });
+    if (has(my.threshold)) rules.push({ axis: "y", value: my.threshold });
+    const th = (m) => (has(m.threshold) ? `, threshold ${fmt(m.threshold)}` : "");
+    Assay.chart("plot-pareto", {
+      x: { title: `${mx.name} (${mx.objective})` }, y: { title: `${my.name} (${my.objective})` }, rules,
+      series: [
+        { kind: "markers", name: "observations", x: pts.map((r) => r.m[mx.name]), y: pts.map((r) => r.m[my.name]), size: 6, opacity: 0.5,
+          color: Assay.theme().accent, symbol: pts.map((r) => (r.feasible ? "circle" : "x")),
+          text: (i) => `observation ${pts[i].id}${pts[i].feasible ? "" : " (infeasible)"}: ${fmt(pts[i].m[mx.name])}, ${fmt(pts[i].m[my.name])}` },
+        { kind: "line", name: "Pareto front", x: front.map((r) => r.m[mx.name]), y: front.map((r) => r.m[my.name]), width: 2, markers: 9,
+          color: Assay.COLORS[1], text: (i) => `Pareto front: observation ${front[i].id}: ${fmt(front[i].m[mx.name])}, ${fmt(front[i].m[my.name])}` },
+      ],
+      label: `Pareto front of ${mx.name} (${mx.objective}${th(mx)}) and ${my.name} (${my.objective}${th(my)}): ` +
+        `${front.length} of ${pts.length} observations on the front; thresholds drawn as dashed lines.`,
+    });
   }
 
   function renderTasks() {
@@ -472,10 +477,10 @@
   const later = () => new Promise((r) => setTimeout(r, 0)); // let the browser paint and handle input between plots
   const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // after the next frame
 
-  // Convergence, importance, slice, contour and the parallel coordinates are drawn by the page itself (charts.js,
-  // parcoords.js). Plotly.js (Pareto front, tasks) is only evaluated once the first screen is shown, and only on
-  // pages that have those plots, so a browser's first visit does not parse and compile its 1.5 MB first.
-  const OWN = new Set(["plot-trace", "plot-importance", "plot-slice", "plot-contour", "plot-parcoords"]);
+  // Every plot but the tasks' bars is drawn by the page itself (charts.js, parcoords.js). Plotly.js (tasks of a
+  // multitask experiment) is only evaluated once the first screen is shown, and only on pages that have that
+  // plot, so a browser's first visit does not parse and compile its 1.5 MB first.
+  const OWN = new Set(["plot-trace", "plot-importance", "plot-slice", "plot-contour", "plot-parcoords", "plot-pareto"]);
   const shown = (id) => $(id).getBoundingClientRect().height > 0;
   /** The first screen is complete: say so, and let the browser show it before Plotly.js is evaluated. */
   async function firstScreen() {
