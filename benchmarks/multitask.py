@@ -355,7 +355,8 @@ def summarize(results: dict[str, Any]) -> str:
                 med = _median(costs)
                 ref = _median([cost_to(t, targets[key]) for t in bo])
                 ratio = ref / med if math.isfinite(med) and math.isfinite(ref) else math.nan
-                row += [f"{med:.3g} ({sum(math.isfinite(c) for c in costs)}/{len(traces)})", f"{ratio:.2f}x"]
+                row += [f"{med:.3g} ({sum(math.isfinite(c) for c in costs)}/{len(traces)})",
+                        f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a"]
             row += [f"{_median([best_at(t, c) for t in traces]):.4g}" for c in (budget // 4, budget // 2, budget)]
             row.append(f"{_median([t['evals'] for t in traces]):.0f} ({_median([t['full'] for t in traces]):.0f})")
             row.append(f"{_median([t['seconds'] for t in traces]):.0f}")
