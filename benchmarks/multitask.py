@@ -28,7 +28,9 @@ Problems:
   identical to fitting with fewer iterations), so the run is feasible on a small machine; the
   *accounted* cost is still the fidelity.
 
-``--merge a.json b.json --out c.json`` joins runs made in parallel (e.g. one process per problem).
+``--correlations N`` prints each cheap task's Spearman correlation with the full task over N random
+configurations (and over their best quarter). ``--merge a.json b.json --out c.json`` joins runs made
+in parallel (e.g. one process per problem).
 
 Targets come from ``assay-bo``: T1 = its median best at half the budget, T2 = its median
 final best; the ratio is ``assay-bo``'s median cost to reach a target / the method's (a median
@@ -43,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -195,9 +198,10 @@ def run_assay(p: MFProblem, seed: int, budget: int, multitask: bool) -> Trace:
             v = p.f(dict(sug.assignments), s)
             exp.observe(sug.id, v)
             tr.add(s, v if s >= 1.0 else None)
-            why = getattr(sug, "source", None) or ""
-            if "dropped" in why and not any("dropped" in n for n in tr.notes):
-                tr.notes.append(f"at cost {tr.spent:.2f}: {why[why.index('cost-'):][:200]}")
+            for cost, rho in re.findall(r"cost-([0-9.]+) task dropped \(rank correlation (-?[0-9.]+)",
+                                        getattr(sug, "source", None) or ""):
+                if not any(n.startswith(f"cost-{cost} ") for n in tr.notes):
+                    tr.notes.append(f"cost-{cost} task dropped at cost {tr.spent:.2f} (rho {rho})")
     finally:
         conn.close()
         tmp.cleanup()
@@ -351,12 +355,46 @@ def summarize(results: dict[str, Any]) -> str:
                 med = _median(costs)
                 ref = _median([cost_to(t, targets[key]) for t in bo])
                 ratio = ref / med if math.isfinite(med) and math.isfinite(ref) else math.nan
-                row += [f"{med:.3g} ({sum(math.isfinite(c) for c in costs)}/{len(traces)})", f"{ratio:.2f}x"]
+                row += [f"{med:.3g} ({sum(math.isfinite(c) for c in costs)}/{len(traces)})",
+                        f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a"]
             row += [f"{_median([best_at(t, c) for t in traces]):.4g}" for c in (budget // 4, budget // 2, budget)]
             row.append(f"{_median([t['evals'] for t in traces]):.0f} ({_median([t['full'] for t in traces]):.0f})")
             row.append(f"{_median([t['seconds'] for t in traces]):.0f}")
             lines.append("| " + " | ".join(row) + " |")
+        mt = runs.get("assay-multitask", [])
+        if mt and all("notes" in t for t in mt):
+            n_cheap = len(p.fidelities) - 1
+            gone = [t for t in mt if t["notes"]]
+            detail = "; ".join(f"seed {t['seed']}: " + ", ".join(t["notes"]) for t in gone)
+            lines += ["", f"assay-multitask dropped a cheap task in {len(gone)} of {len(mt)} seeds, every cheap task "
+                      f"(fell back to full-task BO) in {sum(len(t['notes']) == n_cheap for t in gone)}"
+                      + (f": {detail}." if gone else ".")]
         lines.append("")
+    return "\n".join(lines)
+
+
+def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
+    """How informative each cheap task is: Spearman rank correlation with the full task over ``n`` random
+    configurations, and over the best quarter of them (by full-task value), where a search spends its time."""
+    from scipy.stats import spearmanr
+
+    from benchmarks.space import sample
+
+    lines = [f"| problem | task cost | Spearman vs full task, {n} random points | among the best quarter | "
+             "full-task value at the task's best point (its rank) | best full-task value |",
+             "|---|---|---|---|---|---|"]
+    for name in names:
+        p = PROBLEMS[name]
+        rng = np.random.default_rng(seed)
+        xs = [sample(p.params, rng) for _ in range(n)]
+        y = np.array([[p.f(x, s) for s in p.fidelities] for x in xs])
+        full = y[:, -1]
+        top = full <= np.quantile(full, 0.25)
+        for j, s in enumerate(p.fidelities[:-1]):
+            k = int(np.argmin(y[:, j]))
+            lines.append(f"| {name} | {s:g} | {spearmanr(y[:, j], full)[0]:.3f} | "
+                         f"{spearmanr(y[top, j], full[top])[0]:.3f} | {full[k]:.4g} "
+                         f"({int((full < full[k]).sum()) + 1} of {n}) | {full.min():.4g} |")
     return "\n".join(lines)
 
 
@@ -371,7 +409,12 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
                     help="merge these result files (one run per problem, e.g. in parallel) into --out")
+    ap.add_argument("--correlations", type=int, metavar="N", default=0,
+                    help="only print each cheap task's rank correlation with the full task over N random points")
     args = ap.parse_args()
+    if args.correlations:
+        print(correlations(args.problems.split(","), args.correlations))
+        return
     if args.merge:
         parts = [json.loads(f.read_text()) for f in args.merge]
         if len({p["budget"] for p in parts}) != 1:
