@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.optimizers import WorkerPipe, assay_parameters
+from benchmarks.runner import run_missing
 from benchmarks.space import Param, double, sample, to_json
 
 HERE = Path(__file__).resolve().parent
@@ -391,20 +392,14 @@ def main(argv: list[str] | None = None) -> None:
     results.update(machine=f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus",
                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    versions={"optuna": optuna.__version__, "ax": ax_version() if "ax" in methods else "not run"})
-    for pname in args.problems.split(","):
+    def study(pname: str, m: str, seed: int) -> tuple[dict[str, Any], str]:
         p = PROBLEMS[pname]
-        for seed in range(args.first_seed, args.seeds):  # seeds outermost: a cut run still compares methods
-            for m in methods:
-                runs = results["runs"].setdefault(pname, {}).setdefault(m, [])
-                if any(r["seed"] == seed for r in runs):
-                    continue
-                t0 = time.time()
-                trace = run_method(m, p, seed, args.budget)
-                runs.append({"seed": seed, "trace": trace, "seconds": round(time.time() - t0, 1)})
-                print(f"{pname} {m} seed {seed}: {quality(p, trace, args.budget):.4g} "
-                      f"({time.time() - t0:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results))
+        trace = run_method(m, p, seed, args.budget)
+        return {"trace": trace}, f"{quality(p, trace, args.budget):.4g}"
+
+    # seeds outermost: a cut run still compares methods
+    run_missing(results, args.out, [(pname, m, seed) for pname in args.problems.split(",")
+                                    for seed in range(args.first_seed, args.seeds) for m in methods], study)
     print(summarize(results))
 
 

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.optimizers import assay_parameters
+from benchmarks.runner import run_missing
 from benchmarks.space import Param, double, integer, sample
 
 HERE = Path(__file__).resolve().parent
@@ -436,21 +437,14 @@ def main() -> None:
         results = {"budget": args.budget, "runs": {}}
     results.update(machine=f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus",
                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    for pname in args.problems.split(","):
-        p = PROBLEMS[pname]
-        for m in args.methods.split(","):
-            runs = results["runs"].setdefault(pname, {}).setdefault(m, [])
-            done = {r["seed"] for r in runs}
-            for seed in [s for s in range(args.seed_start, args.seeds) if s not in done]:
-                t0 = time.time()
-                tr = METHODS[m](p, seed, args.budget)
-                runs.append({"seed": seed, "cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full,
-                             "notes": tr.notes,
-                             "seconds": round(time.time() - t0, 1)})
-                print(f"{pname} {m} seed {seed}: best {tr.best[-1]:.4g} after cost {tr.spent:.2f} "
-                      f"({tr.evals} evals, {time.time() - t0:.0f}s)", flush=True)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results))
+    def study(pname: str, m: str, seed: int) -> tuple[dict[str, Any], str]:
+        tr = METHODS[m](PROBLEMS[pname], seed, args.budget)
+        return ({"cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full, "notes": tr.notes},
+                f"best {tr.best[-1]:.4g} after cost {tr.spent:.2f} ({tr.evals} evals)")
+
+    run_missing(results, args.out, [(pname, m, seed) for pname in args.problems.split(",")
+                                    for m in args.methods.split(",")
+                                    for seed in range(args.seed_start, args.seeds)], study)
     print(summarize(results))
 
 

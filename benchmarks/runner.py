@@ -20,7 +20,7 @@ import numpy as np
 from benchmarks import optimizers, problems
 from benchmarks.space import clip
 
-__all__ = ["run_one", "run_all", "load_runs", "raw_path"]
+__all__ = ["run_one", "run_all", "load_runs", "raw_path", "run_missing"]
 
 
 def run_one(problem_name: str, optimizer_name: str, seed: int, budget: int) -> dict[str, Any]:
@@ -150,3 +150,21 @@ def load_runs(results: Path, budget: int | None = None) -> list[dict[str, Any]]:
             if budget is None or run.get("budget") == budget:
                 out.append(run)
     return out
+
+
+def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str, str, int]],
+                study: Callable[[str, str, int], tuple[dict[str, Any], str]]) -> None:
+    """Run each ``(problem, method, seed)`` not yet in ``results["runs"][problem][method]``, in the given
+    order; ``study`` returns the run's record (its ``seed`` and ``seconds`` are added) and a line to print.
+    ``results`` is rewritten to ``out`` after each study, so a stopped run resumes where it stopped."""
+    for pname, method, seed in studies:
+        runs = results["runs"].setdefault(pname, {}).setdefault(method, [])
+        if any(r["seed"] == seed for r in runs):
+            continue
+        t0 = time.time()
+        record, line = study(pname, method, seed)
+        runs.append({"seed": seed, **record, "seconds": round(time.time() - t0, 1)})
+        print(f"{pname} {method} seed {seed}: {line} ({time.time() - t0:.0f}s, load {os.getloadavg()[0]:.1f})",
+              flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results))
