@@ -84,8 +84,9 @@ def _finish(results: Path, meta: dict[str, Any], out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     text = report.render(meta, scored, summary)
     old = out.read_text() if out.exists() else ""
-    if "\n## Multitask" in old:  # hand-written by benchmarks.multitask's author: keep it
-        text += "\n" + old[old.index("\n## Multitask") + 1:]
+    keep = old.find("\n## Multitask") + 1 or (0 if old.startswith("## Multitask") else -1)
+    if keep >= 0:  # hand-written sections from '## Multitask' on: keep them
+        text += "\n" + old[keep:]
     out.write_text(text)
     print(f"wrote {out} and {results / 'summary.json'}")
     return summary
