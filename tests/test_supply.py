@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assay.engine.problem import Candidate, Problem
 from assay.engine.strategy import suggest
 from assay.service import Service, space_of
 from assay.store import Store
@@ -236,3 +237,70 @@ def test_server_process_freezes_its_startup_heap(tmp_path: Path) -> None:
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+
+def _sequential_client(svc: Service, eid: str, evaluate: float = 0.0) -> list[tuple[dict, str | None]]:
+    """One sequential client (bandwidth 1): suggest -> observe, once with an extra observation by assignments
+    shortly after (while the supplier computes for the previous state), each point evaluated for ``evaluate``
+    seconds; returns what it was served."""
+    import time
+
+    served = []
+    for i in range(4):
+        s = svc.create_suggestion(eid)
+        served.append((s.assignments, s.source))
+        time.sleep(evaluate)
+        # failed observations keep every point in the (fast) quasi-random design, whose position is n_suggested
+        svc.create_observation(eid, {"suggestion": s.id, "failed": True})
+        if i == 2:
+            time.sleep(evaluate / 6)
+            svc.create_observation(eid, {"assignments": {"lr": 0.01, "layers": 8, "opt": "adam"}, "failed": True})
+    return served
+
+
+def test_sequential_clients_are_served_what_inline_computation_gives(tmp_path: Path) -> None:
+    """Regression: with one supplier thread busy for another experiment, a candidate was computed for a
+    request already served (its wait seen late), or stored for a state that changed while it was computed;
+    either took a position in the sequence, so the client's next points differed from inline computation."""
+    import threading
+    import time
+
+    from .conftest import simple_experiment
+
+    stores = [Store(f"sqlite:///{tmp_path / f'{name}.db'}") for name in ("inline", "served")]
+    for store in stores:
+        store.ensure_schema()
+    calls: list[tuple[int, int, int]] = []
+
+    def slow(problem: Problem, n: int) -> list[Candidate]:  # a slow model: requests wait for it
+        calls.append((problem.n_suggested, len(problem.observations), len(problem.pending)))
+        time.sleep(0.1)
+        return suggest(problem, n)
+
+    try:
+        ref = Service(stores[0], seed=1234)
+        inline = [_sequential_client(ref, ref.create_experiment(simple_experiment(observation_budget=6)).id)
+                  for _ in range(2)]
+        svc = Service(stores[1], seed=1234)
+        sup = Supplier(svc, suggest=slow, timeout=30)
+        svc.supplier = sup
+        svc.on_change.append(sup.notify)
+        sup.start()
+        try:
+            eids = [svc.create_experiment(simple_experiment(observation_budget=6)).id for _ in range(2)]
+            served: dict[int, list] = {}
+            clients = [threading.Thread(target=lambda k=k: served.__setitem__(k, _sequential_client(svc, eids[k], 0.3)))
+                       for k in range(2)]
+            for c in clients:
+                c.start()
+            for c in clients:
+                c.join(60)
+        finally:
+            sup.stop()
+    finally:
+        for store in stores:
+            store.dispose()
+    assert [served.get(0), served.get(1)] == inline
+    assert all(pending == 0 for _, _, pending in calls), calls  # never computed for a request already served
+    assert len({src for _, src in inline[0]}) > 1  # the design ran into "the model needs ..." (n_suggested matters)

@@ -558,6 +558,8 @@ class Service:
             if stale_ok and basis >= 0 and floor and basis < floor[0]:
                 source = (f"{source}; stale: computed before the latest observations "
                           f"(the model took over {self.supplier.timeout:g}s)")
+                if exp.bandwidth == 1:  # it may have been stored stale, its position not taken (see supply_stock)
+                    repo.bump_suggested(s, eid)
             out = repo.insert_suggestion(s, eid, a, task=task, metadata=req.metadata, source=source,
                                          idempotency_key=key)
         if refill and self.supplier is not None:
@@ -610,12 +612,13 @@ class Service:
         raise AssertionError("unreachable")
 
     # -- supply (precomputed candidates; driven by assay.supply.Supplier) ---------------------
-    def supply_plan(self, experiment_id: int, owner: str, lease: float, asked: bool
+    def supply_plan(self, experiment_id: int, owner: str, lease: float, asked: bool | Callable[[], bool]
                     ) -> tuple[Problem, int, int] | None:
         """What to compute for an experiment: ``(problem, how many, basis)``, holding its supply lease
         (give it back with :meth:`supply_stock` or :meth:`supply_release`); None when nothing is needed
         (enough fresh candidates, bandwidth used up, not served from candidates) or another process
-        computes. ``asked``: a request is waiting, so compute at least one."""
+        computes. ``asked``: a request is waiting, so compute at least one; a callable is asked after
+        the database is read (a request stops waiting before it claims: see :meth:`Supplier.asked`)."""
         with self.store.read() as s:  # decide without writing (most wake-ups need nothing)
             if self._plan(s, experiment_id, asked, build=False) is None:
                 return None
@@ -632,9 +635,13 @@ class Service:
             self.supply_release(experiment_id, owner)
         return plan
 
-    def _plan(self, s: Session, experiment_id: int, asked: bool, build: bool = True
+    def _plan(self, s: Session, experiment_id: int, asked: bool | Callable[[], bool], build: bool = True
               ) -> tuple[Problem, int, int] | None:
-        """The plan, or None; with ``build=False`` only whether there is one (the problem left unread)."""
+        """The plan, or None; with ``build=False`` only whether there is one (the problem left unread).
+        ``asked`` is evaluated only after the counts are read."""
+        def waiting() -> bool:
+            return asked() if callable(asked) else asked
+
         try:
             exp, seed, n_sug = repo.get_experiment(s, experiment_id)
         except NotFound:
@@ -643,7 +650,7 @@ class Service:
             return None
         if exp.type == "random":  # any random point stays valid: keep a stock
             have = repo.count_candidates(s, experiment_id, None, limit=RANDOM_STOCK)
-            if (have > LOW_WATER and not asked) or have >= RANDOM_STOCK:
+            if have >= RANDOM_STOCK or (have > LOW_WATER and not waiting()):
                 return None
             problem = Problem(space=space_of(exp), metrics=exp.metrics, experiment_type=exp.type,
                               tasks=exp.tasks, seed=seed, n_suggested=n_sug, random_only=True,
@@ -653,7 +660,7 @@ class Service:
         fresh = repo.count_candidates(s, experiment_id, count - (exp.bandwidth - 1))
         open_count = repo.count_open_suggestions(s, experiment_id)
         want = min(MAX_AHEAD, exp.bandwidth - open_count) - fresh
-        if want <= 0 and (not asked or fresh > 0):
+        if want <= 0 and (fresh > 0 or not waiting()):
             return None
         problem = self.problem(s, exp, seed, n_sug) if build else Problem(space_of(exp), exp.metrics)
         return problem, max(1, want), count
@@ -661,13 +668,24 @@ class Service:
     def supply_stock(self, experiment_id: int, owner: str, problem: Problem, cands: list[Candidate], basis: int
                      ) -> None:
         """Store candidates computed for ``problem`` (unless the experiment changed meanwhile), drop
-        ones now stale, and give the lease back."""
+        ones now stale, and give the lease back.
+
+        With parallel_bandwidth 1 a sequential client must get exactly what inline computation on the
+        state it sees gives. Candidates computed on a state that changed meanwhile (observations or open
+        suggestions) are kept only as stale ones, for a request that waited out the timeout: their basis
+        says so and they take no position in the sequence until one is served (see
+        :meth:`_suggest_from_store`), so the next fresh candidate is computed on the positions inline
+        computation would use."""
         with self.store.write() as s:
             exp, _, _ = repo.get_experiment(s, experiment_id)
             same = (exp.parameters, exp.conditionals, exp.linear_constraints, exp.metrics, exp.tasks,
                     exp.bandwidth) == (problem.space.parameters, problem.space.conditionals,
                                        problem.space.linear_constraints, problem.metrics, problem.tasks,
                                        problem.parallel_bandwidth)
+            positions = len(cands)
+            if same and basis >= 0 and exp.bandwidth == 1 and (count := self._changed_count(s, exp, problem, basis)):
+                # stale already: never judged fresh (basis below the count), no position taken
+                basis, positions, same = min(basis, count[0] - 1), 0, count[0] > 0
             if same and exp.state == "active":
                 if basis >= 0:  # a point opened while this was computed (e.g. a user-made one) is not offered again
                     space = problem.space
@@ -676,10 +694,22 @@ class Service:
                     cands = [c for c in cands if space.key(c.assignments) not in taken]
                 repo.insert_candidates(s, experiment_id, [(c.assignments, c.task, c.source) for c in cands], basis,
                                        refill_at=LOW_WATER if basis < 0 else 0)
-                repo.bump_suggested(s, experiment_id, len(cands))  # their positions in the sequence are used
-                if basis >= 0:
+                repo.bump_suggested(s, experiment_id, positions)  # their positions in the sequence are used
+                if basis >= 0 and positions:
                     repo.delete_candidates(s, experiment_id, below_basis=basis - (exp.bandwidth - 1))
             repo.release_supply_lease(s, experiment_id, owner)
+
+    def _changed_count(self, s: Session, exp: Experiment, problem: Problem, basis: int) -> tuple[int] | None:
+        """None when ``problem`` (computed on ``basis`` observations) still has the stored observations'
+        count and the open suggestions as its pending points; else ``(the observation count,)``."""
+        count, _, _ = repo.observation_marker(s, exp.id)
+        space = problem.space
+        open_, _ = repo.list_suggestions(s, exp.id, state="open")
+        now = sorted(repr(space.key(a)) for a in (conform_assignments(space, o.assignments) for o in open_)
+                     if a is not None)
+        if count == basis and now == sorted(repr(space.key(a)) for a in problem.pending):
+            return None
+        return (count,)
 
     def supply_release(self, experiment_id: int, owner: str) -> None:
         with self.store.write() as s:

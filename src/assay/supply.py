@@ -46,7 +46,7 @@ class Supplier:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._cond = threading.Condition()
         self._queue: list[int] = []
-        self._asked: set[int] = set()  # experiments a request waits for
+        self._waiting: dict[int, int] = {}  # experiment id -> requests of this process waiting now
         self._computing: set[int] = set()
         self._stocked = 0  # bumped whenever this process stored candidates
         self.stopping = False
@@ -77,10 +77,25 @@ class Supplier:
         """A request found no candidate: ask for one and wait until this process stored some,
         or :data:`POLL` seconds passed (another process may have), or ``timeout``."""
         with self._cond:
-            self._asked.add(experiment_id)
-            self._enqueue(experiment_id)
-            seen = self._stocked
-            self._cond.wait_for(lambda: self._stocked != seen or self.stopping, min(timeout, POLL))
+            self._waiting[experiment_id] = self._waiting.get(experiment_id, 0) + 1
+            try:
+                self._enqueue(experiment_id)
+                seen = self._stocked
+                self._cond.wait_for(lambda: self._stocked != seen or self.stopping, min(timeout, POLL))
+            finally:  # no longer waiting before it tries to claim again (see asked)
+                left = self._waiting[experiment_id] - 1
+                if left:
+                    self._waiting[experiment_id] = left
+                else:
+                    del self._waiting[experiment_id]
+
+    def asked(self, experiment_id: int) -> bool:
+        """Whether a request of this process waits for a candidate of the experiment right now. A
+        request stops waiting before it claims, so a plan that reads the database first and asks this
+        after never computes for a request already served (which would take a position in the
+        sequence that nobody is served: a sequential client would then get other points than inline)."""
+        with self._cond:
+            return self._waiting.get(experiment_id, 0) > 0
 
     def _enqueue(self, eid: int) -> None:
         if eid not in self._queue:
@@ -104,11 +119,9 @@ class Supplier:
                 eid = self._next()
                 assert eid is not None
                 self._queue.remove(eid)
-                asked = eid in self._asked
-                self._asked.discard(eid)
                 self._computing.add(eid)
             try:
-                self._supply(eid, asked)
+                self._supply(eid)
             except Exception:  # noqa: BLE001 - a worker must survive anything; requests fall back
                 log.exception("precomputing suggestions for experiment %s failed", eid)
             finally:
@@ -116,9 +129,9 @@ class Supplier:
                     self._computing.discard(eid)
                     self._cond.notify_all()
 
-    def _supply(self, eid: int, asked: bool) -> None:
+    def _supply(self, eid: int) -> None:
         lease = max(60.0, 3 * self.timeout)
-        plan = self.service.supply_plan(eid, self.owner, lease, asked)
+        plan = self.service.supply_plan(eid, self.owner, lease, lambda: self.asked(eid))
         if plan is None:
             return
         problem, n, basis = plan
