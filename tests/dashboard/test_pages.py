@@ -270,6 +270,41 @@ def test_multi_metric_pareto_front_with_thresholds(page: Any, data: Data) -> Non
     assert page.locator("#best tbody tr").count() == len(front)
 
 
+def test_zoom_export_opens_charts_in_plotly_and_back(page: Any, data: Data) -> None:
+    """Each own-drawn chart's "Zoom / export" button loads Plotly.js on demand and redraws the same data in it."""
+    open_experiment(page, data, data.multi)
+    assert page.evaluate("window.Plotly === undefined")  # nothing of Plotly.js until the click
+    n = len(observations(data, data.multi))
+    page.get_by_role("button", name="Zoom / export the convergence chart (interactive Plotly.js view)").click()
+    page.wait_for_selector("#plot-trace .js-plotly-plot")
+    trace = "document.querySelector('#plot-trace .js-plotly-plot')"
+    assert page.evaluate(f"{trace}.data.map(t => t.x.length)") == [n, len(chart_series(page, "plot-trace", 1, "x"))]
+    assert page.evaluate(f"{trace}.data[1].line.shape") == "hv"  # the best-seen step line
+    assert page.evaluate(f"{trace}.layout.xaxis.title.text") == "observation #"
+    bg = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--bg').trim()")
+    assert page.evaluate(f"{trace}.layout.paper_bgcolor") == bg
+    assert page.locator("#plot-trace .modebar-btn[data-title='Download plot as a PNG']").count() == 1
+    assert page.locator("#plot-trace svg.chart").is_hidden()
+    page.get_by_role("button", name="Back to the static convergence chart").click()
+    assert page.locator("#plot-trace .js-plotly-plot").count() == 0
+    assert page.locator("#plot-trace svg.chart").is_visible()
+    assert page.locator("#plot-trace .series.markers .point").count() == n
+    page.get_by_role("button", name="Zoom / export the slice chart (interactive Plotly.js view)").click()
+    page.wait_for_function(f"document.querySelector('#plot-slice .js-plotly-plot')?.data[0].x.length === {n}")
+    # an open Plotly view follows live refreshes
+    page.locator("#plot-pareto").scroll_into_view_if_needed()
+    page.get_by_role("button", name="Zoom / export the Pareto front chart (interactive Plotly.js view)").click()
+    page.wait_for_selector("#plot-pareto .js-plotly-plot")
+    assert page.evaluate("document.querySelector('#plot-pareto .js-plotly-plot').layout.shapes.length") == 2
+    httpx.post(f"{data.server.url}/v1/experiments/{data.multi}/observations", json={
+        "assignments": {"a": 0.25, "b": 3}, "values": [{"name": "f1", "value": 0.3}, {"name": "f2", "value": 0.4}],
+    }).raise_for_status()
+    page.wait_for_function(
+        f"document.querySelector('#plot-pareto .js-plotly-plot')?.data[0].x.length === {n + 1}", timeout=15_000)
+    page.get_by_role("button", name="Back to the static Pareto front chart").click()
+    assert page.locator("#plot-pareto .series.markers .point").count() == n + 1
+
+
 def test_multitask_distribution_and_cost(page: Any, data: Data) -> None:
     open_experiment(page, data, data.tasks)
     # Plotly.js (the tasks' bars) is evaluated only after the first screen is shown

@@ -280,6 +280,6 @@ const Assay = (() => {
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
-  return { api, ApiError, token, setToken, el, fmt, date, message, header, theme, layout, plot, loadPlotly, Table, poll,
+  return { api, ApiError, token, setToken, el, fmt, date, message, header, theme, layout, plot, loadPlotly, PLOTLY_CONFIG: CONFIG, Table, poll,
     download, COLORS, parseFilter };
 })();

@@ -3,7 +3,9 @@
    Markers, lines (straight or steps, with or without markers), horizontal bars, heatmaps with isolines (contour)
    and dashed threshold lines on linear, log or category axes; a legend; the nearest value shown on hover;
    colors from the page's CSS (light and dark).
-   Each series' <g> carries data-name and data-points (how many values it draws); div.chart holds the spec. */
+   Each series' <g> carries data-name and data-points (how many values it draws); div.chart holds the spec.
+   A chart's "Zoom / export" button (button.chart-zoom, aria-controls = its div) loads Plotly.js on that click and
+   redraws the same spec with it (zoom, pan, autoscale, PNG download); live data goes to that view while it is open. */
 "use strict";
 (() => {
   const NS = "http://www.w3.org/2000/svg";
@@ -100,13 +102,14 @@
       div.chart = this;
       this.spec = null;
       this.width = 0;
-      this.resize = new ResizeObserver(() => { if (this.div.clientWidth !== this.width) this.draw(); });
+      this.pdiv = null; // the Plotly.js view, while it is open
+      this.resize = new ResizeObserver(() => { if (!this.pdiv && this.div.clientWidth !== this.width) this.draw(); });
       this.resize.observe(div);
       this.svg.addEventListener("pointermove", (e) => this.hover(e));
       this.svg.addEventListener("pointerleave", () => this.unhover());
     }
 
-    destroy() { this.resize.disconnect(); delete this.div.chart; this.div.replaceChildren(); }
+    destroy() { this.closePlotly(); this.resize.disconnect(); delete this.div.chart; this.div.replaceChildren(); }
 
     /**
      * spec: {x: axis, y: axis, series: [...], label}. An axis: {title, type: "linear"|"log"|"category", categories,
@@ -117,7 +120,10 @@
     setData(spec) {
       this.spec = spec;
       if (spec.label) this.div.setAttribute("aria-label", spec.label);
-      this.draw();
+      if (this.pdiv) { // the interactive view is open: it shows the new data (keeping the user's zoom)
+        this.drawPlotly().catch((e) => { this.closePlotly(); const msg = document.getElementById("msg"); if (msg) Assay.message(msg, e.message); });
+      }
+      else this.draw();
     }
 
     draw() {
@@ -304,7 +310,102 @@
     }
 
     unhover() { this.tip.hidden = true; if (this.ring) this.ring.setAttribute("display", "none"); this.hovered = null; }
+
+    /** The spec as Plotly.js traces and layout: same series, colours, axis types and titles, threshold lines. */
+    plotly() {
+      const s = this.spec, th = Assay.theme();
+      const axis = (a) => Object.assign({ title: { text: a.title || "" }, type: a.type || "linear" },
+        a.type === "category" && a.categories ? { categoryorder: "array", categoryarray: a.categories } : {},
+        a.zero ? { rangemode: "tozero" } : {});
+      const text = (q) => q.x.map((_, i) => (typeof q.text === "function" ? q.text(i) : q.text ? q.text[i]
+        : `${q.name}: ${Assay.fmt(q.x[i])}, ${Assay.fmt(q.y[i])}`));
+      const data = s.series.map((q, k) => {
+        const color = q.color || Assay.COLORS[k % Assay.COLORS.length];
+        const hover = q.hover === false ? { hoverinfo: "skip" } : { hovertemplate: "%{text}<extra></extra>" };
+        if (q.kind === "heatmap") {
+          return { type: "contour", name: q.name, x: q.x, y: q.y, z: q.z, colorscale: "Viridis", reversescale: !!q.reverse,
+            ncontours: q.levels || 10, contours: { coloring: "heatmap" }, line: { color: "rgba(255,255,255,0.45)", width: 1 },
+            colorbar: { title: { text: q.name }, tickfont: { color: th.fg } },
+            text: q.y.map((_, j) => q.x.map((_, i) => (q.text ? q.text([i, j]) : Assay.fmt(q.z[j][i])))), hovertemplate: "%{text}<extra></extra>" };
+        }
+        if (q.kind === "hbar") {
+          return Object.assign({ type: "bar", orientation: "h", name: q.name, x: q.x, y: q.y, marker: { color }, text: text(q),
+            textposition: "none" }, hover);
+        }
+        const t = { type: "scatter", name: q.name, x: q.x, y: q.y, text: text(q), ...hover };
+        if (q.kind === "line") {
+          return Object.assign(t, { mode: q.markers ? "lines+markers" : "lines", line: { color, width: q.width || 2.5, shape: q.step ? "hv" : "linear" },
+            marker: { color, size: q.markers || 6 } });
+        }
+        return Object.assign(t, { mode: "markers", marker: { color: q.colors || color, size: q.size || 6, opacity: q.opacity ?? 0.6,
+          symbol: q.symbol || "circle", line: { width: 0 } } });
+      });
+      const shapes = (s.rules || []).map((r) => Object.assign({ type: "line", line: { color: r.color || th.bad, width: 2, dash: "dash" } },
+        r.axis === "x" ? { xref: "x", x0: r.value, x1: r.value, yref: "paper", y0: 0, y1: 1 }
+          : { yref: "y", y0: r.value, y1: r.value, xref: "paper", x0: 0, x1: 1 }));
+      const lay = Assay.layout({ xaxis: axis(s.x), yaxis: axis(s.y), shapes, showlegend: s.series.length > 1 && !s.series.some((q) => q.kind === "heatmap"),
+        uirevision: "keep", margin: { l: 60, r: 20, t: 40, b: 50 } });
+      return { data, layout: lay };
+    }
+
+    /** Open (or redraw) the interactive Plotly.js view in place of the SVG; Plotly.js must be loaded. */
+    drawPlotly() {
+      if (!this.pdiv) {
+        this.pdiv = document.createElement("div");
+        this.pdiv.className = "chart-plotly";
+        this.svg.style.display = "none";
+        this.unhover();
+        this.div.append(this.pdiv);
+        this.div.setAttribute("role", "group"); // its content is interactive now, no longer one image
+        this.div.dataset.view = "plotly";
+      }
+      const { data, layout } = this.plotly();
+      return Plotly.react(this.pdiv, data, layout, Object.assign({}, Assay.PLOTLY_CONFIG,
+        { toImageButtonOptions: { filename: this.div.id.replace(/^plot-/, "assay-") } }));
+    }
+
+    /** Back to the SVG drawing. */
+    closePlotly() {
+      if (!this.pdiv) return;
+      Plotly.purge(this.pdiv);
+      this.pdiv.remove();
+      this.pdiv = null;
+      this.svg.style.display = "";
+      this.div.setAttribute("role", "img");
+      delete this.div.dataset.view;
+      const b = buttonOf(this.div);
+      if (b) label(b, false);
+      this.draw();
+    }
   }
+
+  /** A "Zoom / export" button's text and accessible name: it opens the interactive view, or ("Back") closes it. */
+  function label(button, open) {
+    const name = button.dataset.name || "chart";
+    button.textContent = open ? "Back" : "Zoom / export";
+    button.setAttribute("aria-label", open ? `Back to the static ${name}` : `Zoom / export the ${name} (interactive Plotly.js view)`);
+  }
+  const buttonOf = (div) => document.querySelector(`button.chart-zoom[aria-controls="${div.id}"]`);
+
+  /** A "Zoom / export" button (aria-controls: its chart's div): the first click loads Plotly.js and opens the chart in it, the next returns to the SVG. */
+  async function toggle(button) {
+    const div = document.getElementById(button.getAttribute("aria-controls"));
+    const c = div && div.chart;
+    if (!c || !c.spec) { label(button, false); return; }
+    if (c.pdiv) { c.closePlotly(); return; }
+    button.disabled = true;
+    try {
+      await Assay.loadPlotly();
+      if (div.chart === c && c.spec) { await c.drawPlotly(); label(button, true); }
+    } catch (e) {
+      const msg = document.getElementById("msg");
+      if (msg) Assay.message(msg, e.message);
+    } finally { button.disabled = false; }
+  }
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest && ev.target.closest("button.chart-zoom");
+    if (b) toggle(b);
+  });
 
   Assay.Chart = Chart;
   Assay.ticks = ticks;
