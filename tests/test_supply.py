@@ -218,6 +218,25 @@ def test_stored_candidates_never_repeat_an_open_suggestion(service: Service) -> 
     assert service.create_suggestion(eid).assignments == {"x1": 3.0, "x2": 4.0} != user.assignments
 
 
+def test_new_candidates_keep_away_from_those_in_stock(service: Service) -> None:
+    """With bandwidth 2 a candidate can wait in stock while the next batch is planned: the plan takes it
+    as a pending point, and a repeat of it is never stored (a sequential client once got a point twice)."""
+    _attach(service, timeout=0.2, start=False)
+    eid = _experiment(service, 8)
+    service.update_experiment(eid, {"parallel_bandwidth": 2})
+    _stock(service, eid, [{"x1": 1.0, "x2": 2.0}])
+    plan = service.supply_plan(int(eid), "test", 60.0, True)
+    assert plan is not None
+    problem, n, basis = plan
+    assert problem.pending == [{"x1": 1.0, "x2": 2.0}] and n == 1
+    service.supply_stock(int(eid), "test", problem, [Candidate({"x1": 1.0, "x2": 2.0}, source="gp:logei"),
+                                                    Candidate({"x1": 3.0, "x2": 4.0}, source="gp:logei"),
+                                                    Candidate({"x1": 3.0, "x2": 4.0}, source="gp:logei")], basis)
+    assert _stocked(service, eid) == 2
+    served = [service.create_suggestion(eid).assignments for _ in range(2)]
+    assert sorted(p["x1"] for p in served) == [1.0, 3.0]
+
+
 def test_server_process_freezes_its_startup_heap(tmp_path: Path) -> None:
     """`assay server` processes exempt their startup heap from garbage collection (full collections
     over the model stack stall every request); an app embedded in another process never does."""

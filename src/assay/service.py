@@ -662,7 +662,16 @@ class Service:
         want = min(MAX_AHEAD, exp.bandwidth - open_count) - fresh
         if want <= 0 and (fresh > 0 or not waiting()):
             return None
-        problem = self.problem(s, exp, seed, n_sug) if build else Problem(space_of(exp), exp.metrics)
+        if not build:
+            return Problem(space_of(exp), exp.metrics), max(1, want), count
+        problem = self.problem(s, exp, seed, n_sug)
+        if fresh:  # candidates in stock will be served too: new ones must keep away from them
+            space = problem.space
+            stock = [(a, t) for a, t in ((conform_assignments(space, a), t) for a, t in
+                                         repo.list_candidates(s, experiment_id, count - (exp.bandwidth - 1)))
+                     if a is not None]
+            problem = replace(problem, pending=[*problem.pending, *(a for a, _ in stock)],
+                              pending_tasks=[*problem.pending_tasks, *(t for _, t in stock)])
         return problem, max(1, want), count
 
     def supply_stock(self, experiment_id: int, owner: str, problem: Problem, cands: list[Candidate], basis: int
@@ -687,11 +696,19 @@ class Service:
                 # stale already: never judged fresh (basis below the count), no position taken
                 basis, positions, same = min(basis, count[0] - 1), 0, count[0] > 0
             if same and exp.state == "active":
-                if basis >= 0:  # a point opened while this was computed (e.g. a user-made one) is not offered again
+                if basis >= 0:  # a point opened or stocked while this was computed is not offered twice
                     space = problem.space
                     open_, _ = repo.list_suggestions(s, experiment_id, state="open")
                     taken = {space.key(o.assignments) for o in open_}
-                    cands = [c for c in cands if space.key(c.assignments) not in taken]
+                    # (stale stock is not: it is served only to a request that waited out the time-out)
+                    stock = repo.list_candidates(s, experiment_id, basis - (exp.bandwidth - 1))
+                    taken |= {space.key(a) for a, _ in stock}
+                    kept: list[Candidate] = []
+                    for c in cands:
+                        if (k := space.key(c.assignments)) not in taken:
+                            taken.add(k)
+                            kept.append(c)
+                    cands = kept
                 repo.insert_candidates(s, experiment_id, [(c.assignments, c.task, c.source) for c in cands], basis,
                                        refill_at=LOW_WATER if basis < 0 else 0)
                 repo.bump_suggested(s, experiment_id, positions)  # their positions in the sequence are used

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,23 @@ class SchemaOutOfDate(AssayError):
 _SCHEMA_LOCK = 0x61737361
 
 
+def _set_wal(cur: sqlite3.Cursor, deadline: float = 60.0) -> None:
+    """Switch to WAL (persistent; a no-op once done). Switching needs an exclusive lock and SQLite
+    answers "database is locked" at once, without its busy handler, when other connections open the
+    same new file at that moment (several servers starting together): retry until the deadline."""
+    give_up = time.monotonic() + deadline
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _sqlite_engine(url: str, immediate: bool, pool_size: int) -> Engine:
     # SQLite connections are cheap; writers queue on the database lock (busy_timeout), not on the pool.
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
@@ -38,7 +56,7 @@ def _sqlite_engine(url: str, immediate: bool, pool_size: int) -> Engine:
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")

@@ -698,6 +698,16 @@ def count_candidates(session: Session, experiment_id: int, min_basis: int | None
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
+def list_candidates(session: Session, experiment_id: int, min_basis: int | None
+                    ) -> list[tuple[dict[str, Any], Task | None]]:
+    """Unclaimed model candidates (``basis >= 0``) on at least ``min_basis`` observations (any when
+    None): ``(assignments, task)`` in claim order."""
+    c = CandidateRow
+    conds = [c.experiment_id == experiment_id, c.basis >= (0 if min_basis is None else max(0, min_basis))]
+    rows = session.execute(select(c.assignments, c.task).where(*conds).order_by(c.basis.desc(), c.id.asc()))
+    return [(r.assignments, _task(r.task)) for r in rows]
+
+
 def delete_candidates(session: Session, experiment_id: int, *, below_basis: int | None = None) -> int:
     """Drop candidates (those computed on fewer than ``below_basis`` observations, or all)."""
     stmt = delete(CandidateRow).where(CandidateRow.experiment_id == experiment_id)
