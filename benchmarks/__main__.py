@@ -59,12 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--results-dir", type=Path, default=HERE / "results")
     rep.add_argument("--out", type=Path, default=None)
     rep.add_argument("--note", default=None, help="replace the sentence at the top of the report")
+    rep.add_argument("--optimizers", default=None,
+                     help="report these (comma-separated; random is always added) instead of the run's")
+    rep.add_argument("--seeds", default=None, help="report only these seeds (count or comma list)")
+    rep.add_argument("--summary", default="summary.json", help="file name of the JSON summary in the results folder")
     sub.add_parser("list", help="list problems and optimizers with availability")
     sub.add_parser("setup-hebo", help="create benchmarks/.venv-hebo with HEBO and its old numpy")
     return ap
 
 
-def _finish(results: Path, meta: dict[str, Any], out: Path) -> dict[str, Any]:
+def _finish(results: Path, meta: dict[str, Any], out: Path, summary_name: str = "summary.json") -> dict[str, Any]:
     runs = [r for r in runner.load_runs(results, meta["budget"])
             if r["problem"] in meta["problems"] and r["optimizer"] in meta["optimizers"]
             and r["seed"] in meta["seeds"] and not r.get("error")]
@@ -79,7 +83,7 @@ def _finish(results: Path, meta: dict[str, Any], out: Path) -> dict[str, Any]:
     runs = [r for r in runs if (r["problem"], r["seed"]) in complete]
     scored = scoring.score(runs)
     summary = scoring.summarize(scored)
-    (results / "summary.json").write_text(json.dumps({"meta": meta, "summary": summary, "problems": scored},
+    (results / summary_name).write_text(json.dumps({"meta": meta, "summary": summary, "problems": scored},
                                                      indent=1, default=str))
     out.parent.mkdir(parents=True, exist_ok=True)
     text = report.render(meta, scored, summary)
@@ -88,7 +92,7 @@ def _finish(results: Path, meta: dict[str, Any], out: Path) -> dict[str, Any]:
     if keep >= 0:  # hand-written sections from '## Multitask' on: keep them
         text += "\n" + old[keep:]
     out.write_text(text)
-    print(f"wrote {out} and {results / 'summary.json'}")
+    print(f"wrote {out} and {results / summary_name}")
     return summary
 
 
@@ -140,8 +144,17 @@ def cmd_report(a: argparse.Namespace) -> int:
     meta = json.loads((results / "meta.json").read_text())
     if a.note is not None:
         meta["note"] = a.note
+    if a.optimizers:  # e.g. a peer run later, compared on the seeds it finished
+        meta["optimizers"] = ["random", *(o for o in a.optimizers.split(",") if o and o != "random")]
+        meta["optimizer_versions"] = {o: meta.get("optimizer_versions", {}).get(o) or optimizers.version(o)
+                                      for o in meta["optimizers"]}
+        meta["skipped"] = {k: v for k, v in meta.get("skipped", {}).items() if k not in meta["optimizers"]}
+    if a.seeds:
+        meta["seeds"] = _seeds(a.seeds)
+    if a.optimizers or a.seeds:
+        meta["command"] = f"{meta['command']}, then python -m benchmarks {shlex.join(a.argv)}"
     out = a.out or ((results / "report.md") if meta["tag"] == "quick" else ROOT / "docs" / "benchmarks.md")
-    _finish(results, meta, out)
+    _finish(results, meta, out, a.summary)
     return 0
 
 

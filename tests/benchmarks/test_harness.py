@@ -55,6 +55,15 @@ def test_tiny_run_writes_results_and_report(tmp_path: Path, capsys: pytest.Captu
     again = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert again["problems"]["branin"]["optimizers"]["assay"]["score_mean"] == asy["score_mean"]
 
+    # A report on a subset (e.g. a slow peer compared on the seeds it finished) leaves the main one alone.
+    sub = tmp_path / "sub.md"
+    assert main(["report", "--tag", "tiny", "--results-dir", str(tmp_path), "--out", str(sub),
+                 "--optimizers", "assay", "--seeds", "1", "--summary", "summary-sub.json"]) == 0
+    part = json.loads((tmp_path / "tiny" / "summary-sub.json").read_text())
+    assert part["meta"]["seeds"] == [0] and part["problems"]["branin"]["optimizers"]["assay"]["seeds"] == 1
+    assert "then python -m benchmarks report" in part["meta"]["command"] and "**1 seeds**" in sub.read_text()
+    assert json.loads((tmp_path / "tiny" / "summary.json").read_text()) == again
+
 
 def test_real_run_refuses_missing_peer(tmp_path: Path) -> None:
     from benchmarks.optimizers import OPTIMIZERS, Spec
