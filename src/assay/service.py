@@ -692,9 +692,9 @@ class Service:
                                        problem.space.linear_constraints, problem.metrics, problem.tasks,
                                        problem.parallel_bandwidth)
             positions = len(cands)
-            if same and basis >= 0 and exp.bandwidth == 1 and (count := self._changed_count(s, exp, problem, basis)):
-                # stale already: never judged fresh (basis below the count), no position taken
-                basis, positions, same = min(basis, count[0] - 1), 0, count[0] > 0
+            count = self._changed_count(s, exp, problem, basis) if same and basis >= 0 and exp.bandwidth == 1 else None
+            if count is not None:  # stale already: never judged fresh (basis below the count), no position taken
+                basis, positions, same = min(basis, count - 1), 0, count > 0
             if same and exp.state == "active":
                 if basis >= 0:  # a point opened or stocked while this was computed is not offered twice
                     space = problem.space
@@ -716,9 +716,9 @@ class Service:
                     repo.delete_candidates(s, experiment_id, below_basis=basis - (exp.bandwidth - 1))
             repo.release_supply_lease(s, experiment_id, owner)
 
-    def _changed_count(self, s: Session, exp: Experiment, problem: Problem, basis: int) -> tuple[int] | None:
+    def _changed_count(self, s: Session, exp: Experiment, problem: Problem, basis: int) -> int | None:
         """None when ``problem`` (computed on ``basis`` observations) still has the stored observations'
-        count and the open suggestions as its pending points; else ``(the observation count,)``."""
+        count and the open suggestions as its pending points; else the observation count."""
         count, _, _ = repo.observation_marker(s, exp.id)
         space = problem.space
         open_, _ = repo.list_suggestions(s, exp.id, state="open")
@@ -726,7 +726,7 @@ class Service:
                      if a is not None)
         if count == basis and now == sorted(repr(space.key(a)) for a in problem.pending):
             return None
-        return (count,)
+        return count
 
     def supply_release(self, experiment_id: int, owner: str) -> None:
         with self.store.write() as s:
