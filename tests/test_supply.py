@@ -323,3 +323,82 @@ def test_sequential_clients_are_served_what_inline_computation_gives(tmp_path: P
     assert [served.get(0), served.get(1)] == inline
     assert all(pending == 0 for _, _, pending in calls), calls  # never computed for a request already served
     assert len({src for _, src in inline[0]}) > 1  # the design ran into "the model needs ..." (n_suggested matters)
+
+
+def test_one_statement_requests_keep_every_rule(database_url: str) -> None:
+    """A served random experiment: on PostgreSQL the worker loop's suggestion and observation are one
+    statement each (no SQLAlchemy statement runs); on both backends retries, conflicts, other teams,
+    bad values, queued suggestions, an edited definition and a closed experiment answer as before."""
+    import time
+
+    from sqlalchemy import event
+
+    from assay.errors import Conflict, InvalidRequest, NotFound
+    from assay.store import repository as repo
+
+    store = Store(database_url)
+    store.ensure_schema()
+    svc = Service(store, seed=2)
+    _attach(svc, timeout=30)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    one_statement = database_url.startswith("postgresql")
+    try:
+        exp = svc.create_experiment({"name": "r", "type": "random", "parameters": BRANIN_PARAMS,
+                                     "metrics": [{"name": "f", "objective": "minimize"}]})
+        eid = exp.id
+        svc.create_experiment({"name": "theirs", "parameters": BRANIN_PARAMS, "metrics": [{"name": "f"}]},
+                              client_id=2)
+        first = svc.create_suggestion(eid, client_id=1, idempotency_key="s0")  # waits for the first stock
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with store.read() as s:
+                if repo.count_candidates(s, eid, None) > 0:
+                    break
+            time.sleep(0.05)
+        statements.clear()
+        s1 = svc.create_suggestion(eid, client_id=1, idempotency_key="s1")
+        assert (statements == []) == one_statement
+        assert svc.create_suggestion(eid, client_id=1, idempotency_key="s1").id == s1.id  # a retry
+        assert svc.create_suggestion(eid, client_id=1, idempotency_key="s0").id == first.id
+        with pytest.raises(NotFound):
+            svc.create_suggestion(eid, client_id=2)  # another team's experiment
+        statements.clear()
+        o1 = svc.create_observation(eid, {"suggestion": s1.id, "value": 1.5}, client_id=1, idempotency_key="o1")
+        assert (statements == []) == one_statement
+        assert (o1.suggestion_id, o1.assignments, o1.values[0].value) == (s1.id, s1.assignments, 1.5)
+        assert svc.create_observation(eid, {"suggestion": s1.id, "value": 1.5}, client_id=1,
+                                      idempotency_key="o1").id == o1.id  # a retry
+        with pytest.raises(Conflict, match="already has an observation"):
+            svc.create_observation(eid, {"suggestion": s1.id, "value": 2.0}, client_id=1, idempotency_key="o2")
+        with pytest.raises(NotFound):
+            svc.create_observation(eid, {"suggestion": first.id, "value": 1.0}, client_id=2)
+        with pytest.raises(InvalidRequest, match="unknown metric"):
+            svc.create_observation(eid, {"suggestion": first.id, "values": [{"name": "g", "value": 1.0}]})
+        with pytest.raises(NotFound):
+            svc.create_observation(eid, {"suggestion": 10**6, "value": 1.0})
+        # an edited definition (wider bounds): values are checked against the stored one
+        svc.update_experiment(eid, {"parameters": [{**BRANIN_PARAMS[0], "bounds": {"min": -5.0, "max": 12.0}},
+                                                   BRANIN_PARAMS[1]]})
+        o0 = svc.create_observation(eid, {"suggestion": first.id, "value": 0.5}, client_id=1)
+        assert o0.suggestion_id == first.id
+        # a queued suggestion is served before the stock
+        svc.create_queued(eid, {"assignments": {"x1": 1.0, "x2": 2.0}})
+        q = svc.create_suggestion(eid, client_id=1)
+        assert q.assignments == {"x1": 1.0, "x2": 2.0} and (q.source or "").startswith("queued:")
+        s2 = svc.create_suggestion(eid, client_id=1)
+        assert not (s2.source or "").startswith("queued:")
+        svc.delete_suggestions(eid, s2.id)
+        with pytest.raises(Conflict, match="deleted"):
+            svc.create_observation(eid, {"suggestion": s2.id, "value": 1.0})
+        progress = svc.get_experiment(eid).progress
+        assert progress is not None
+        assert (progress.observation_count, progress.open_suggestion_count) == (2, 1)
+        svc.update_experiment(eid, {"state": "deleted"})
+        with pytest.raises(Conflict, match="deleted"):
+            svc.create_suggestion(eid, client_id=1)
+        with pytest.raises(Conflict, match="deleted"):
+            svc.create_observation(eid, {"suggestion": q.id, "value": 1.0}, client_id=1)
+    finally:
+        svc.supplier.stop()
+        store.dispose()

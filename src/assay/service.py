@@ -38,7 +38,7 @@ from assay.engine.grid import MAX_GRID, grid_size
 from assay.engine.importance import metric_importances, min_observations
 from assay.engine.stopping import StoppingCriteria, stopping_criteria
 from assay.engine.strategy import suggest
-from assay.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unprocessable
+from assay.errors import AssayError, Conflict, Forbidden, InvalidRequest, NotFound, Unprocessable
 from assay.space import Space
 from assay.store import Store
 from assay.store import repository as repo
@@ -214,6 +214,8 @@ class Service:
         self._importances_lock = threading.Lock()
         self._summaries: dict[int, _Summary] = {}  # experiment id -> observation summary (see _summary)
         self._summaries_lock = threading.Lock()
+        # experiment id -> (experiment, digest of its stored definition) last read (see create_observation)
+        self._shapes: dict[int, tuple[Experiment, str]] = {}
         # Called with an experiment id after every change that new suggestions should see.
         self.on_change: list[Callable[[int], None]] = []
 
@@ -478,6 +480,14 @@ class Service:
         req = schemas.parse(schemas.SuggestionCreate, body)
         key = _idempotency_key(idempotency_key)
         sup = self.supplier
+        if sup is not None and self.store.single_statements and req.assignments is None and not random_only \
+                and not for_run:
+            try:
+                hot = self._hot_suggestion(eid, req, key, client_id)
+            except IntegrityError:
+                return self._prior_suggestion(eid, key)
+            if hot is not None:
+                return hot
         deadline = None if sup is None else time.monotonic() + sup.timeout
         stale_ok = False
         floor: list[int] = []  # the freshness the request asks for, fixed when it first looks
@@ -503,6 +513,27 @@ class Service:
                                            fallback=f"fallback-random: no model suggestion within {sup.timeout:g}s")
                 break
         return out
+
+    def _hot_suggestion(self, eid: int, req: schemas.SuggestionCreate, key: str | None, client_id: int | None
+                        ) -> Suggestion | None:
+        """A stocked random point claimed in one statement (PostgreSQL); None when the general path must
+        answer (not a random experiment, not active, queued suggestions, no stock, not found...)."""
+        with self.store.autocommit() as conn:
+            exp, digest, out, refill = repo.hot_suggest(conn, eid, client_id=client_id, metadata=req.metadata,
+                                                        idempotency_key=key)
+        if exp is not None:
+            self._remember_shape(exp, digest)
+        if refill and self.supplier is not None:
+            self.supplier.notify(eid)  # the stock runs low: compute more for the next requests
+        return out
+
+    def _remember_shape(self, exp: Experiment, digest: str) -> None:
+        """What :meth:`create_observation` checks values against before its one-statement path."""
+        with self._summaries_lock:
+            self._shapes.pop(exp.id, None)
+            self._shapes[exp.id] = (exp, digest)
+            while len(self._shapes) > 1024:
+                self._shapes.pop(next(iter(self._shapes)))
 
     def _prior_suggestion(self, eid: int, key: str | None) -> Suggestion:
         """After a unique-key violation: the suggestion a concurrent request with the same key made."""
@@ -915,15 +946,21 @@ class Service:
                                      field="idempotency_key")
             req = req.model_copy(update={"idempotency_key": key})
         try:
-            # No experiment row lock: concurrent observations commit together (PostgreSQL group commit);
-            # the suggestion row lock and the unique constraints keep them exactly-once.
-            # A retried key is found after the suggestion is seen closed, or by the unique constraint.
-            with self.store.write() as s:
-                exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
-                _check_direct(exp, "Observations")
-                self._check_active(exp)
-                obs = self._observe(s, exp, req, "observation")
-                learns = exp.type != "random"
+            hot = self._hot_observation(eid, req, client_id) if self.store.single_statements else None
+            if hot is not None:
+                obs, learns = hot
+            else:
+                # No experiment row lock: concurrent observations commit together (PostgreSQL group commit);
+                # the suggestion row lock and the unique constraints keep them exactly-once.
+                # A retried key is found after the suggestion is seen closed, or by the unique constraint.
+                with self.store.write() as s:
+                    exp, digest = repo.get_experiment_digest(s, eid, client_id=client_id)
+                    _check_direct(exp, "Observations")
+                    self._check_active(exp)
+                    obs = self._observe(s, exp, req, "observation")
+                    learns = exp.type != "random"
+                if self.store.single_statements:
+                    self._remember_shape(exp, digest)
         except IntegrityError:
             if req.idempotency_key is not None:  # a concurrent retry with the same key stored it first
                 with self.store.read() as s:
@@ -935,6 +972,26 @@ class Service:
         if learns:  # random points learn nothing from observations
             self._changed(eid)
         return obs
+
+    def _hot_observation(self, eid: int, req: schemas.ObservationCreate, client_id: int | None
+                         ) -> tuple[Observation, bool] | None:
+        """An observation of a suggestion stored in one statement (PostgreSQL), its values checked
+        against the experiment as last read; the statement checks that the stored definition is still
+        that one. ``(observation, learns)``, or None when the general path must answer (no experiment
+        read yet, an error to report, the suggestion not open, the experiment changed...)."""
+        shape = self._shapes.get(eid)
+        if shape is None or req.suggestion is None or req.assignments is not None or req.task is not None:
+            return None
+        exp, digest = shape
+        try:
+            sid = _int_id(req.suggestion, "suggestion")
+            values = self._values(exp, req, req.failed, "observation")
+        except AssayError:
+            return None  # reported by the general path (in its order, against the stored experiment)
+        with self.store.autocommit() as conn:
+            obs = repo.hot_observe(conn, eid, client_id=client_id, digest=digest, suggestion_id=sid, values=values,
+                                   failed=req.failed, metadata=req.metadata, idempotency_key=req.idempotency_key)
+        return None if obs is None else (obs, exp.type != "random")
 
     def create_observations_batch(self, experiment_id: Any, body: Any, *, client_id: int | None = None) -> Page:
         """All or nothing: one bad observation rejects the whole batch, naming its index."""

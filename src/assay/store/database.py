@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -191,6 +192,32 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
+
+    @property
+    def single_statements(self) -> bool:
+        """Whether :meth:`autocommit` serves the one-statement hot requests (PostgreSQL)."""
+        return self._writer_lock is None and self._write_engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def autocommit(self) -> Iterator[Any]:
+        """PostgreSQL: a pooled psycopg connection (of the write pool) in autocommit mode, each
+        statement its own transaction (see ``repository.hot_suggest``). A connection that broke is
+        dropped from the pool."""
+        raw = self._write_engine.raw_connection()
+        conn = raw.driver_connection
+        try:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.broken:
+                    conn.autocommit = False
+        except BaseException:
+            if conn.broken or conn.closed:
+                raw.invalidate()
+            raise
+        finally:
+            raw.close()
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[Connection]:

@@ -3,6 +3,7 @@ transaction) and returns domain objects, never rows."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import typing
@@ -81,6 +82,9 @@ __all__ = [
     "delete_candidates",
     "take_supply_lease",
     "release_supply_lease",
+    "get_experiment_digest",
+    "hot_suggest",
+    "hot_observe",
 ]
 
 
@@ -131,18 +135,24 @@ def _definition(d: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-_DEFINITIONS: dict[str, dict[str, Any]] = {}  # definition JSON text -> parsed fields (immutable domain objects)
+#: definition JSON text -> (parsed fields (immutable domain objects), MD5 of the text)
+_DEFINITIONS: dict[str, tuple[dict[str, Any], str]] = {}
 
 
-def _definition_of_text(raw: str) -> dict[str, Any]:
-    """Parsed once per process per distinct definition text (the hot request path reads it every time)."""
+def _parsed_definition(raw: str) -> tuple[dict[str, Any], str]:
+    """Parsed once per process per distinct definition text (the hot request path reads it every time),
+    with its digest (what :func:`hot_observe` checks the stored definition against)."""
     got = _DEFINITIONS.get(raw)
     if got is None:
-        got = _definition(json.loads(raw))
+        got = (_definition(json.loads(raw)), hashlib.md5(raw.encode("utf-8")).hexdigest())
         if len(_DEFINITIONS) > 256:
             _DEFINITIONS.clear()
         _DEFINITIONS[raw] = got
     return got
+
+
+def _definition_of_text(raw: str) -> dict[str, Any]:
+    return _parsed_definition(raw)[0]
 
 
 def _experiment(row: ExperimentRow, progress: Progress | None = None) -> Experiment:
@@ -220,12 +230,16 @@ def _experiment_core(session: Session, experiment_id: int, lock: bool, client_id
     row = session.connection().execute(_EXP_STATEMENTS[client_id is not None, lock], params).one_or_none()
     if row is None:
         raise NotFound(f"experiment {experiment_id} does not exist", field="experiment")
-    exp = Experiment(
+    return _experiment_of_row(row), row
+
+
+def _experiment_of_row(row: Any) -> Experiment:
+    """An Experiment from a row with :data:`_EXP_SELECT`'s columns (the definition as JSON text)."""
+    return Experiment(
         id=row.id, name=row.name, type=row.type, state=row.state, observation_budget=row.observation_budget,
         parallel_bandwidth=row.parallel_bandwidth, **_definition_of_text(row.definition), metadata=row.metadata,
         project=row.project, client_id=row.client_id, development=bool(row.development),
         runs_only=bool(row.runs_only), created=row.created, updated=row.updated)
-    return exp, row
 
 
 def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,
@@ -233,6 +247,13 @@ def get_experiment(session: Session, experiment_id: int, *, lock: bool = False,
     """The experiment, its seed and the count of suggestions ever made (locked ``FOR UPDATE`` when ``lock``)."""
     exp, row = _experiment_core(session, experiment_id, lock, client_id)
     return exp, row.seed, row.n_suggested
+
+
+def get_experiment_digest(session: Session, experiment_id: int, *, client_id: int | None = None
+                          ) -> tuple[Experiment, str]:
+    """The experiment and the digest of its stored definition (see :func:`hot_observe`)."""
+    exp, row = _experiment_core(session, experiment_id, False, client_id)
+    return exp, _parsed_definition(row.definition)[1]
 
 
 def experiment_for_suggestion(session: Session, experiment_id: int, *, client_id: int | None = None
@@ -730,3 +751,105 @@ def release_supply_lease(session: Session, experiment_id: int, owner: str) -> No
     session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id,
                                                 ExperimentRow.supply_owner == owner)
                     .values(supply_owner=None, supply_until=None))
+
+
+# -- hot requests in one statement (PostgreSQL) --------------------------------------------
+# The worker loop's two writes as one autocommit statement each (one round trip instead of BEGIN,
+# three statements and COMMIT; most of a request's CPU, the server's and PostgreSQL's, is per
+# round trip). A statement is atomic and sees one snapshot, so each does exactly what the
+# transaction it replaces does when everything is in order; when anything is not (another
+# experiment type or state, queued suggestions, an empty stock, a closed suggestion, an edited
+# definition) it changes nothing and the caller takes the general path, which says why.
+# They run on the psycopg connection itself (no SQLAlchemy execution layer: most of what is left).
+
+_HOT_EXPERIMENT = """SELECT id, name, type, state, observation_budget, parallel_bandwidth,
+  definition::text AS definition, metadata, project, client_id, development, runs_only, created, updated, n_queued
+  FROM experiments WHERE id = %(eid)s AND (%(cid)s::integer IS NULL OR client_id = %(cid)s::integer)"""
+
+_HOT_SUGGEST = f"""WITH e AS ({_HOT_EXPERIMENT}),
+claimed AS (
+  DELETE FROM candidates WHERE id = (
+    SELECT c.id FROM candidates c WHERE c.experiment_id = %(eid)s
+      AND EXISTS (SELECT 1 FROM e WHERE e.type = 'random' AND e.state = 'active' AND NOT e.runs_only
+                  AND NOT e.development AND e.n_queued = 0)
+    ORDER BY c.basis DESC, c.id ASC LIMIT 1 FOR UPDATE SKIP LOCKED)
+  RETURNING assignments, task, source, refill),
+made AS (
+  INSERT INTO suggestions (experiment_id, assignments, task, metadata, state, deleted, created, source,
+                           idempotency_key)
+  SELECT %(eid)s, assignments, task, %(metadata)s::json, 'open', false, %(created)s::bigint, source,
+         %(key)s::varchar FROM claimed
+  RETURNING id, assignments, task, source)
+SELECT e.*, made.id AS suggestion_id, made.assignments, made.task, made.source,
+       (SELECT refill FROM claimed) AS refill
+  FROM e LEFT JOIN made ON true"""
+
+
+def _json(value: Any) -> Any:
+    from psycopg.types.json import Json
+
+    return None if value is None else Json(value)
+
+
+def _execute_hot(conn: Any, sql: str, params: dict[str, Any]) -> Any:
+    """One statement on a psycopg connection; its IntegrityError as SQLAlchemy's (what callers catch)."""
+    import psycopg
+    from psycopg.rows import namedtuple_row
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with conn.cursor(row_factory=namedtuple_row) as cur:
+            return cur.execute(sql, params).fetchone()
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(sql, params, exc) from exc
+
+
+def hot_suggest(conn: Any, experiment_id: int, *, client_id: int | None, metadata: dict[str, Any] | None,
+                idempotency_key: str | None) -> tuple[Experiment | None, str, Suggestion | None, bool]:
+    """Claim a stocked candidate of an active ``random`` experiment (no queued suggestions) and make
+    it an open suggestion, in one statement: ``(experiment or None when not found (for this client),
+    its definition digest, the suggestion or None when nothing was claimed, refill)``."""
+    t = now()
+    row = _execute_hot(conn, _HOT_SUGGEST, {"eid": experiment_id, "cid": client_id, "metadata": _json(metadata),
+                                            "created": t, "key": idempotency_key})
+    if row is None:
+        return None, "", None, False
+    exp = _experiment_of_row(row)
+    digest = _parsed_definition(row.definition)[1]
+    if row.suggestion_id is None:
+        return exp, digest, None, False
+    return exp, digest, Suggestion(id=row.suggestion_id, experiment_id=experiment_id, assignments=row.assignments,
+                                   state="open", task=_task(row.task), metadata=metadata, created=t,
+                                   deleted=False, source=row.source), bool(row.refill)
+
+
+_HOT_OBSERVE = """WITH e AS (
+  SELECT 1 FROM experiments WHERE id = %(eid)s AND (%(cid)s::integer IS NULL OR client_id = %(cid)s::integer)
+    AND state = 'active' AND NOT runs_only AND md5(definition::text) = %(digest)s),
+closed AS (
+  UPDATE suggestions SET state = 'closed'
+  WHERE id = %(sid)s AND experiment_id = %(eid)s AND state = 'open' AND NOT deleted AND EXISTS (SELECT 1 FROM e)
+  RETURNING assignments, task)
+INSERT INTO observations (experiment_id, suggestion_id, assignments, "values", failed, task, metadata, created,
+                          cost, idempotency_key)
+SELECT %(eid)s, %(sid)s, assignments, %(values)s::json, %(failed)s, task, %(metadata)s::json,
+       %(created)s::bigint, COALESCE((task->>'cost')::float8, 1.0), %(key)s::varchar FROM closed
+RETURNING id, assignments, task"""
+
+
+def hot_observe(conn: Any, experiment_id: int, *, client_id: int | None, digest: str, suggestion_id: int,
+                values: Sequence[MetricValue], failed: bool, metadata: dict[str, Any] | None,
+                idempotency_key: str | None) -> Observation | None:
+    """Close an open suggestion and store its observation in one statement, provided the experiment
+    (of this client) is active, not runs-only and its definition still has ``digest`` (the values were
+    checked against it); None, changing nothing, otherwise."""
+    t = now()
+    row = _execute_hot(conn, _HOT_OBSERVE, {
+        "eid": experiment_id, "cid": client_id, "digest": digest, "sid": suggestion_id,
+        "values": _json([v.to_json() for v in values]), "failed": failed, "metadata": _json(metadata),
+        "created": t, "key": idempotency_key})
+    if row is None:
+        return None
+    return Observation(id=row.id, experiment_id=experiment_id, assignments=row.assignments, values=tuple(values),
+                       failed=failed, suggestion_id=suggestion_id, task=_task(row.task), metadata=metadata,
+                       created=t)
