@@ -160,6 +160,29 @@ def test_threads_never_share_a_suggestion(svc: Service) -> None:
     assert {o.suggestion_id for o in svc.list_observations(exp.id, limit=100).data} == set(got)
 
 
+def test_a_read_on_an_older_snapshot_keeps_the_newer_summary(svc: Service) -> None:
+    """Concurrent reads see snapshots a few commits apart: one that started before the newest
+    cached summary extends an older kept one (no reread of every observation) and leaves the newer in place."""
+    exp = svc.create_experiment(simple_experiment(metrics=[{"name": "acc", "objective": "maximize"}]))
+
+    def add(v: float) -> None:
+        svc.create_observation(exp.id, {"assignments": {"lr": 0.01, "layers": 2, "opt": "adam"}, "value": v})
+
+    for v in (0.1, 0.5, 0.3):
+        add(v)
+    e = svc.get_experiment(exp.id)
+    with svc.store.read() as old:  # a snapshot of three observations
+        before = svc._summary(old, e)
+        add(0.9)
+        add(0.2)
+        newer = svc.get_experiment(exp.id).progress  # another request, a later snapshot, finishes first
+        assert newer is not None and newer.observation_count == 5 and newer.best_observation.values[0].value == 0.9
+        again = svc._summary(old, e)
+        assert again is before and (again.count, again.best[0].values[0].value) == (3, 0.5)
+    p = svc.get_experiment(exp.id).progress
+    assert p is not None and (p.observation_count, p.best_observation.values[0].value) == (5, 0.9)
+
+
 def test_progress_and_best_follow_every_kind_of_change(svc: Service, database_url: str) -> None:
     """Progress and best assignments come from a cached summary validated by SQL aggregates: they
     must equal a from-scratch computation after inserts, updates, deletes and

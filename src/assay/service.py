@@ -157,6 +157,8 @@ def _cursor(v: Any, name: str) -> int:
 #: observations committed out of id order (a transaction that took its id earlier committed later)
 #: are found without rereading everything when their id is at most this far below the newest one
 LATE_WINDOW = 4096
+#: observation summaries kept per experiment (concurrent reads see snapshots a few commits apart)
+KEPT_SUMMARIES = 4
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class Service:
         self.supplier: Any = None
         self._importances: dict[int, tuple[Any, Any]] = {}  # experiment id -> (data key, importances)
         self._importances_lock = threading.Lock()
-        self._summaries: dict[int, _Summary] = {}  # experiment id -> observation summary (see _summary)
+        self._summaries: dict[int, tuple[_Summary, ...]] = {}  # experiment id -> recent summaries (see _summary)
         self._summaries_lock = threading.Lock()
         # experiment id -> (experiment, digest of its stored definition) last read (see create_observation)
         self._shapes: dict[int, tuple[Experiment, str]] = {}
@@ -226,34 +228,41 @@ class Service:
     # -- experiments -------------------------------------------------------------------
     def _summary(self, s: Session, exp: Experiment) -> _Summary:
         """Counts, first/last and best observations, from a cache that a cheap SQL aggregate
-        (count, newest id, version) validates; only observations newer than the cached ones are read."""
+        (count, newest id, version) validates; only observations newer than the cached ones are read.
+        A few recent summaries are kept per experiment: a request whose snapshot is older than the
+        newest one (a concurrent request took a later snapshot and finished first) extends an older one."""
         count, last_id, version = repo.observation_marker(s, exp.id)
         basis = (repr((exp.metrics, exp.tasks)), version)
         with self._summaries_lock:
-            cached = self._summaries.get(exp.id)
-        if cached is not None and cached.basis == basis:
+            kept = self._summaries.get(exp.id, ())
+        cached = next((c for c in reversed(kept) if c.basis == basis and c.last_id <= last_id and c.count <= count),
+                      None)
+        if cached is not None:
             if cached.count == count and cached.last_id == last_id:
                 return cached
-            if last_id >= cached.last_id:
-                new = repo.observations_after(s, exp.id, cached.last_id) if last_id > cached.last_id else []
-                if cached.count + len(new) != count:  # some committed late, below the cached newest id
-                    floor = cached.last_id - LATE_WINDOW
-                    late = [i for i in repo.observation_ids_after(s, exp.id, max(0, floor))
-                            if i <= cached.last_id and i not in cached.recent]
-                    if cached.count + len(new) + len(late) == count:
-                        new += repo.observations_by_id(s, exp.id, late)
-                if cached.count + len(new) == count:
-                    out = cached.extend(new, exp)
-                    self._remember(exp.id, out)
-                    return out
+            new = repo.observations_after(s, exp.id, cached.last_id) if last_id > cached.last_id else []
+            if cached.count + len(new) != count:  # some committed late, below the cached newest id
+                floor = cached.last_id - LATE_WINDOW
+                late = [i for i in repo.observation_ids_after(s, exp.id, max(0, floor))
+                        if i <= cached.last_id and i not in cached.recent]
+                if cached.count + len(new) + len(late) == count:
+                    new += repo.observations_by_id(s, exp.id, late)
+            if cached.count + len(new) == count:
+                out = cached.extend(new, exp)
+                self._remember(exp.id, out)
+                return out
         out = _Summary(basis).extend(repo.all_observations(s, exp.id), exp)
         self._remember(exp.id, out)
         return out
 
     def _remember(self, eid: int, summary: _Summary) -> None:
+        """Keep ``summary`` among the experiment's :data:`KEPT_SUMMARIES` newest (those of another basis go)."""
         with self._summaries_lock:
-            self._summaries.pop(eid, None)
-            self._summaries[eid] = summary
+            kept = [c for c in self._summaries.pop(eid, ()) if c.basis == summary.basis
+                    and (c.count, c.last_id) != (summary.count, summary.last_id)]
+            kept.append(summary)
+            kept.sort(key=lambda c: (c.last_id, c.count))
+            self._summaries[eid] = tuple(kept[-KEPT_SUMMARIES:])
             while len(self._summaries) > 1024:
                 self._summaries.pop(next(iter(self._summaries)))
 
