@@ -326,9 +326,10 @@ def test_sequential_clients_are_served_what_inline_computation_gives(tmp_path: P
 
 
 def test_one_statement_requests_keep_every_rule(database_url: str) -> None:
-    """A served random experiment: on PostgreSQL the worker loop's suggestion and observation are one
-    statement each (no SQLAlchemy statement runs); on both backends retries, conflicts, other teams,
-    bad values, queued suggestions, an edited definition and a closed experiment answer as before."""
+    """A served random experiment: on PostgreSQL the worker loop's suggestion, observation and
+    experiment read are one statement each (no SQLAlchemy statement runs); on both backends retries,
+    conflicts, other teams, bad values, queued suggestions, an edited definition, progress and a
+    deleted experiment answer as before."""
     import time
 
     from sqlalchemy import event
@@ -341,7 +342,8 @@ def test_one_statement_requests_keep_every_rule(database_url: str) -> None:
     svc = Service(store, seed=2)
     _attach(svc, timeout=30)
     statements: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for engine in (store.engine, store._read_engine):
+        event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     one_statement = database_url.startswith("postgresql")
     try:
         exp = svc.create_experiment({"name": "r", "type": "random", "parameters": BRANIN_PARAMS,
@@ -394,6 +396,16 @@ def test_one_statement_requests_keep_every_rule(database_url: str) -> None:
         progress = svc.get_experiment(eid).progress
         assert progress is not None
         assert (progress.observation_count, progress.open_suggestion_count) == (2, 1)
+        s3 = svc.create_suggestion(eid, client_id=1)
+        svc.create_observation(eid, {"suggestion": s3.id, "value": -1.0}, client_id=1)
+        statements.clear()
+        progress = svc.get_experiment(eid, client_id=1).progress  # extends the kept summary
+        assert (statements == []) == one_statement
+        assert progress is not None and (progress.observation_count, progress.open_suggestion_count) == (3, 1)
+        assert progress.best_observation is not None and progress.best_observation.suggestion_id == s3.id
+        assert progress.last_observation is not None and progress.last_observation.suggestion_id == s3.id
+        with pytest.raises(NotFound):
+            svc.get_experiment(eid, client_id=2)
         svc.update_experiment(eid, {"state": "deleted"})
         with pytest.raises(Conflict, match="deleted"):
             svc.create_suggestion(eid, client_id=1)

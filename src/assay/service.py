@@ -268,7 +268,10 @@ class Service:
 
     def _progress(self, s: Session, exp: Experiment) -> Progress:
         open_count = repo.count_open_suggestions(s, exp.id)
-        sm = self._summary(s, exp)
+        return self._progress_of(self._summary(s, exp), open_count)
+
+    @staticmethod
+    def _progress_of(sm: _Summary, open_count: int) -> Progress:
         if sm.count == 0:
             return Progress(open_suggestion_count=open_count)
         return Progress(
@@ -294,9 +297,34 @@ class Service:
 
     def get_experiment(self, experiment_id: Any, *, client_id: int | None = None) -> Experiment:
         eid = _int_id(experiment_id, "experiment")
+        if self.store.single_statements and (hot := self._hot_experiment(eid, client_id)) is not None:
+            return hot
         with self.store.read() as s:
             exp, _, _ = repo.get_experiment(s, eid, client_id=client_id)
             return self._with_progress(s, exp)
+
+    def _hot_experiment(self, eid: int, client_id: int | None) -> Experiment | None:
+        """The experiment with its progress in one statement (PostgreSQL), extending the newest kept
+        summary by the observations above it; None when the general path must answer (no summary kept,
+        not found, another basis, observations committed late or edited...)."""
+        with self._summaries_lock:
+            kept = self._summaries.get(eid, ())
+        if not kept:
+            return None
+        base = kept[-1]
+        with self.store.autocommit(read=True) as conn:
+            got = repo.hot_read_experiment(conn, eid, client_id=client_id, after=base.last_id)
+        if got is None:
+            return None
+        exp, (count, last_id, version), open_count, newer = got
+        if base.basis != (repr((exp.metrics, exp.tasks)), version) or base.last_id > last_id \
+                or base.count + len(newer) != count:
+            return None
+        sm = base
+        if newer:
+            sm = base.extend(newer, exp)
+            self._remember(eid, sm)
+        return Experiment(**{**exp.__dict__, "progress": self._progress_of(sm, open_count)})
 
     def list_experiments(self, *, client_id: int | None = None, state: str | None = None,
                          project: str | None = None, limit: int | None = None, before: Any = None,

@@ -199,11 +199,11 @@ class Store:
         return self._writer_lock is None and self._write_engine.dialect.name == "postgresql"
 
     @contextlib.contextmanager
-    def autocommit(self) -> Iterator[Any]:
-        """PostgreSQL: a pooled psycopg connection (of the write pool) in autocommit mode, each
-        statement its own transaction (see ``repository.hot_suggest``). A connection that broke is
-        dropped from the pool."""
-        raw = self._write_engine.raw_connection()
+    def autocommit(self, read: bool = False) -> Iterator[Any]:
+        """PostgreSQL: a pooled psycopg connection (of the write pool, or the read pool when ``read``)
+        in autocommit mode, each statement its own transaction (see ``repository.hot_suggest``). A
+        connection that broke is dropped from the pool."""
+        raw = (self._read_engine if read else self._write_engine).raw_connection()
         conn = raw.driver_connection
         try:
             conn.autocommit = True

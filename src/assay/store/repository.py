@@ -85,6 +85,7 @@ __all__ = [
     "get_experiment_digest",
     "hot_suggest",
     "hot_observe",
+    "hot_read_experiment",
 ]
 
 
@@ -763,7 +764,8 @@ def release_supply_lease(session: Session, experiment_id: int, owner: str) -> No
 # They run on the psycopg connection itself (no SQLAlchemy execution layer: most of what is left).
 
 _HOT_EXPERIMENT = """SELECT id, name, type, state, observation_budget, parallel_bandwidth,
-  definition::text AS definition, metadata, project, client_id, development, runs_only, created, updated, n_queued
+  definition::text AS definition, metadata, project, client_id, development, runs_only, created, updated, n_queued,
+  observations_version
   FROM experiments WHERE id = %(eid)s AND (%(cid)s::integer IS NULL OR client_id = %(cid)s::integer)"""
 
 _HOT_SUGGEST = f"""WITH e AS ({_HOT_EXPERIMENT}),
@@ -853,3 +855,28 @@ def hot_observe(conn: Any, experiment_id: int, *, client_id: int | None, digest:
     return Observation(id=row.id, experiment_id=experiment_id, assignments=row.assignments, values=tuple(values),
                        failed=failed, suggestion_id=suggestion_id, task=_task(row.task), metadata=metadata,
                        created=t)
+
+
+_HOT_READ = f"""WITH e AS ({_HOT_EXPERIMENT})
+SELECT e.*,
+  (SELECT count(*) FROM observations WHERE experiment_id = %(eid)s) AS observation_count,
+  (SELECT coalesce(max(id), 0) FROM observations WHERE experiment_id = %(eid)s) AS last_observation_id,
+  (SELECT count(*) FROM suggestions WHERE experiment_id = %(eid)s AND NOT deleted AND state = 'open') AS open_count,
+  (SELECT json_agg(json_build_array(id, assignments, "values", failed, suggestion_id, task, metadata, created)
+                   ORDER BY id)
+     FROM observations WHERE experiment_id = %(eid)s AND id > %(after)s) AS newer
+  FROM e"""
+
+
+def hot_read_experiment(conn: Any, experiment_id: int, *, client_id: int | None, after: int
+                        ) -> tuple[Experiment, tuple[int, int, int], int, list[Observation]] | None:
+    """In one statement (one snapshot): the experiment (None when not found for this client), what
+    :func:`observation_marker` gives, the open suggestion count and the observations above ``after``."""
+    row = _execute_hot(conn, _HOT_READ, {"eid": experiment_id, "cid": client_id, "after": after})
+    if row is None:
+        return None
+    newer = [Observation(id=o[0], experiment_id=experiment_id, assignments=o[1],
+                         values=tuple(MetricValue.from_json(v) for v in o[2]), failed=o[3], suggestion_id=o[4],
+                         task=_task(o[5]), metadata=o[6], created=o[7]) for o in row.newer or ()]
+    marker = (int(row.observation_count), int(row.last_observation_id), int(row.observations_version or 0))
+    return _experiment_of_row(row), marker, int(row.open_count), newer
