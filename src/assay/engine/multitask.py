@@ -23,16 +23,17 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   trusting the fitted fidelity correlation) whenever the model predicts it beats the measured full-task
   incumbent, either because the task rule above asked for the full task or because ``VERIFY_AFTER``
   cost was spent on model-chosen cheap runs since the last full-task run; otherwise the expected-
-  improvement point itself.
+  improvement point itself (also on the full task after ``FORCE_FULL_AFTER`` cost of cheap runs).
 * **Is a cheap task informative? (paired runs):** at the first ``PAIRS`` full-task runs, the cheapest
-  task still in use is also measured at the same point (cost: its own, e.g. 0.1 per pair). Once it has
-  ``PAIRS`` such pairs, its Spearman rank correlation with the full task there (where the search looks,
-  which is where a misleading fidelity hurts) decides: below ``RHO_MIN`` the task is *dropped* (its data
-  no longer enter the model, it is never suggested again) and the next cheapest task is judged the same
-  way; at or above, it is kept, together with every costlier task. With every cheap task dropped the
-  experiment continues as single-task BO on its full-task observations (the engine of
-  :mod:`assay.engine.strategy`), so a misleading fidelity costs the pairs and the cheap runs before the
-  verdict, not the whole budget.
+  task still in use is also measured at the same point (cost: its own, e.g. 0.1 per pair). Its Spearman
+  rank correlation with the full task there (where the search looks, which is where a misleading
+  fidelity hurts) decides sequentially: at most ``RHO_EARLY`` with ``EARLY_PAIRS`` or more pairs, or below
+  ``RHO_MIN`` at ``PAIRS`` pairs, the task is *dropped* (its data no longer enter the model, it is never
+  suggested again) and the next cheapest task is judged the same way; otherwise, at ``PAIRS`` pairs, it
+  is kept, together with every costlier task. With every cheap task dropped the experiment continues as
+  single-task BO on its full-task observations (the engine of :mod:`assay.engine.strategy`) after a
+  full-task Sobol restart of ``RESTART`` points, so a misleading fidelity costs the pairs and the cheap
+  runs before the verdict, not the whole budget.
 * **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
   covers a reserve, every suggestion runs on the full task: the recommendation while it is
   unmeasured, then full-task expected improvement.
@@ -64,6 +65,16 @@ BIAS_WEIGHT = 0.5
 PAIRS = 5
 #: a cheap task whose rank correlation with the full task at its pairs is below this is dropped
 RHO_MIN = 0.3
+#: sequential verdict: with ``EARLY_PAIRS`` .. ``PAIRS - 1`` pairs, a rank correlation at or below
+#: ``RHO_EARLY`` (the cheap task ranks the full-task points backwards) already drops the task
+EARLY_PAIRS = 3
+RHO_EARLY = -0.5
+#: cost of model-chosen cheap runs since the last full-task run after which the next run is on the full
+#: task even if the model does not predict an improvement there (at the expected-improvement point)
+FORCE_FULL_AFTER = 2.0
+#: full-task Sobol points that restart the search when every cheap task was dropped (while at least this
+#: much budget is left): the full-task points it inherits lie where the misleading tasks pointed
+RESTART = 4
 
 
 def initial_size(problem: Problem) -> int:
@@ -153,9 +164,10 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
     """Per cheap task cost: ``(verdict, rho, pairs)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``.
 
     Cheap tasks are judged cheapest first on the points measured on both them and the full task (the
-    first ``PAIRS`` such full-task points, so a verdict never changes once made): Spearman correlation
-    below ``RHO_MIN`` drops a task; a kept task keeps every costlier one; a task is only judged once all
-    cheaper ones are dropped.
+    first ``PAIRS`` such full-task points, so a verdict never changes once made). Sequentially: the first
+    prefix of ``EARLY_PAIRS`` or more pairs whose Spearman correlation is at most ``RHO_EARLY`` drops the
+    task; at ``PAIRS`` pairs, a correlation below ``RHO_MIN`` drops it and any other keeps it. A kept task
+    keeps every costlier one; a task is only judged once all cheaper ones are dropped.
     """
     from scipy.stats import spearmanr
 
@@ -172,18 +184,19 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
         cheap = {space.key(o.assignments): v for o, v in zip(obs, y, strict=True)
                  if o.task.cost == cost}  # type: ignore[union-attr]
         pairs = [(cheap[k], v) for k, v in full if k in cheap][:PAIRS]
-        if len(pairs) < PAIRS:
-            out[cost] = ("open", math.nan, len(pairs))
-            judging = False
-            continue
-        a, b = np.array(pairs).T
-        rho = float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
-        rho = 0.0 if not math.isfinite(rho) else rho
-        if rho >= RHO_MIN:
-            out[cost] = ("kept", rho, len(pairs))
-            judging = False
-        else:
-            out[cost] = ("dropped", rho, len(pairs))
+        verdict = ("open", math.nan, len(pairs))
+        for k in range(min(EARLY_PAIRS, PAIRS), len(pairs) + 1):  # sequential: the first decisive prefix
+            a, b = np.array(pairs[:k]).T
+            rho = float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
+            rho = 0.0 if not math.isfinite(rho) else rho
+            if k >= PAIRS:
+                verdict = ("kept" if rho >= RHO_MIN else "dropped", rho, k)
+            elif rho <= RHO_EARLY:
+                verdict = ("dropped", rho, k)
+            if verdict[0] != "open":
+                break
+        out[cost] = verdict
+        judging = verdict[0] == "dropped"
     return out
 
 
@@ -203,19 +216,45 @@ def _without_dropped(problem: Problem) -> tuple[Problem, str]:
                    pending=[a for a, _ in pend], pending_tasks=[t for _, t in pend]), why
 
 
-def _single_task(problem: Problem, n: int, why: str) -> list[Candidate]:
+def _single_task(problem: Problem, n: int, why: str, left: float) -> list[Candidate]:
     """Every cheap task dropped: single-task BO (:mod:`assay.engine.strategy`) on the full-task data."""
     from dataclasses import replace
 
     from assay.engine import strategy
 
     full = _full(problem.tasks)
+    restart = _restart(problem, n, why, left)
+    if restart:
+        if len(restart) == n:
+            return restart
+        problem = replace(problem, pending=list(problem.pending) + [c.assignments for c in restart],
+                          pending_tasks=_pending_tasks(problem) + [full] * len(restart),
+                          n_suggested=problem.n_suggested + len(restart))
     sub = replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
                                                     if o.task is not None and o.task.cost >= 1.0],
                   pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
                            if t.cost >= 1.0], pending_tasks=())
-    return [replace(c, task=full, source=f"multitask: full-task BO ({why}): {c.source}")
-            for c in strategy.suggest(sub, n)]
+    return restart + [replace(c, task=full, source=f"multitask: full-task BO ({why}): {c.source}")
+                      for c in strategy.suggest(sub, n - len(restart))]
+
+
+def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]:
+    """The first ``RESTART`` full-task Sobol points not yet run or open, while ``left`` (budget) >= ``RESTART``.
+
+    A stateless, deterministic space-filling restart of the single-task search after every cheap task
+    was dropped (the inherited full-task points sit where the misleading tasks pointed).
+    """
+    if left < RESTART:
+        return []
+    space, full = problem.space, _full(problem.tasks)
+    have = {space.key(o.assignments) for o in problem.observations if o.task is not None and o.task.cost >= 1.0}
+    have |= {space.key(a) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0}
+    out: list[Candidate] = []
+    for a in space.from_unit(sobol_points(space, 0, RESTART, problem.seed + 104729)):
+        if len(out) < n and space.key(a) not in have and space.satisfies_linear_constraints(a):
+            have.add(space.key(a))
+            out.append(Candidate(a, task=full, source=f"multitask: full-task Sobol restart ({why})"))
+    return out
 
 
 def _pairing(problem: Problem, n: int) -> list[Candidate]:
@@ -259,9 +298,10 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
                        pending_tasks=_pending_tasks(problem) + [c.task for c in paired],
                        n_suggested=problem.n_suggested + len(paired))
         return paired + _suggest(more, n - len(paired), rng)
+    left = math.inf if problem.observation_budget is None else problem.observation_budget - budget_used(problem)
     problem, dropped = _without_dropped(problem)
     if all(t.cost >= 1.0 for t in problem.tasks):
-        return _single_task(problem, n, dropped)
+        return _single_task(problem, n, dropped, left)
     if dropped:
         from dataclasses import replace
 
@@ -332,6 +372,9 @@ def _one(problem: Problem, model: Any, cand_a: list[dict[str, Any]], seen_a: lis
     by_cost = {t.cost: t for t in problem.tasks}
     ref = best_any if best_full is None else best_full
     a, cost, why = _boca_choice(_believer(model, pending), problem, cand_a, ref, step)
+    if cost < 1.0 and cheap_since_full >= FORCE_FULL_AFTER and best_full is not None:
+        return Candidate(dict(a), task=full, source=f"multitask: full-task expected improvement "
+                         f"({cheap_since_full:.2g} spent on cheap tasks since the last full-task run)")
     if cost < 1.0:
         return Candidate(dict(a), task=by_cost[cost], source=f"multitask: {why}")
     # the cheap tasks are known at the most promising point: the full task is due, and it is spent where
