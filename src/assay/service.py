@@ -173,7 +173,7 @@ class _Summary:
     first: Observation | None = None
     last: Observation | None = None
     best: tuple[Observation, ...] = ()
-    recent: frozenset[int] = frozenset()  # summarized ids above last_id - LATE_WINDOW
+    recent: frozenset[int] = frozenset()  # summarized ids, at least those above last_id - LATE_WINDOW
 
     def extend(self, new: list[Observation], exp: Experiment) -> _Summary:
         """Add observations not yet summarized (newer ones, or late ones in the window): the best
@@ -184,14 +184,16 @@ class _Summary:
         new = sorted(new, key=lambda o: o.id)
         last = new[-1] if self.last is None or new[-1].id > self.last.id else self.last
         first = new[0] if self.first is None or new[0].id < self.first.id else self.first
-        floor = last.id - LATE_WINDOW
+        recent = self.recent.union(o.id for o in new)
+        if len(recent) > 2 * LATE_WINDOW:  # ids below the window are never asked about: drop them now and then
+            floor = last.id - LATE_WINDOW
+            recent = frozenset(i for i in recent if i > floor)
         return replace(
             self, count=self.count + len(new), last_id=last.id,
             failed=self.failed + sum(o.failed for o in new),
             cost=self.cost + sum(o.task.cost if o.task else 1.0 for o in new),
             first=first, last=last,
-            best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)),
-            recent=frozenset(i for i in (*self.recent, *(o.id for o in new)) if i > floor))
+            best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)), recent=recent)
 
 
 def _page(items: list[Any], total: int, limit: int) -> Page:
