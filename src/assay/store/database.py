@@ -204,7 +204,8 @@ class Store:
         in autocommit mode, each statement its own transaction (see ``repository.hot_suggest``). A
         connection that broke is dropped from the pool."""
         raw = (self._read_engine if read else self._write_engine).raw_connection()
-        conn = raw.driver_connection
+        conn: Any = raw.driver_connection
+        assert conn is not None
         try:
             conn.autocommit = True
             try:
