@@ -148,3 +148,41 @@ def test_observation_columns_read_back_what_was_stored(store: Store) -> None:
     assert cols.task == ["cheap", None] and cols.cost == [0.1, 1.0]
     o = cols.observation(0, exp.id)
     assert o.value_of("y") == 1.5 and o.task == Task("cheap", 0.1) and o.id == cols.id[0]
+
+
+_TRY_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+def test_sqlite_writers_of_other_processes_queue_on_a_lock_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A SQLite write transaction holds ``<db>-writers.lock``, so a writer in another process waits on
+    the kernel (woken at once) rather than in SQLite's sleeping busy handler; it is let go after."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "a.db"
+    st = Store(f"sqlite:///{db}")
+    st.ensure_schema()
+    lock = f"{db}-writers.lock"
+
+    def probe() -> str:
+        return subprocess.run([sys.executable, "-c", _TRY_LOCK, lock], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        with st.write() as s:
+            repo.ensure_client(s)
+            assert probe() == "held"
+        assert probe() == "free"
+        with st.read():
+            assert probe() == "free"  # readers never queue
+    finally:
+        st.dispose()
