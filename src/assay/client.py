@@ -89,18 +89,23 @@ class _Transport:
                 time.sleep(min(0.2 * 2**attempt, 5.0))
                 continue
             break
-        if resp.status_code == 204:
-            return None
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {"message": resp.text}
-        if resp.status_code >= 400:
-            raise error_from_json(resp.status_code, body)
-        return body
+        return _body(resp)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _body(resp: httpx.Response) -> Any:
+    """A response's JSON (None for 204); an error status raised as the error tree's exception."""
+    if resp.status_code == 204:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {"message": resp.text}
+    if resp.status_code >= 400:
+        raise error_from_json(resp.status_code, body)
+    return body
 
 
 class _Resource:
@@ -224,13 +229,7 @@ class Connection:
             resp = self._transport.client.request(method, url, content=content, headers=dict(headers or {}))
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"could not reach the assay server: {exc}") from exc
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {"message": resp.text}
-        if resp.status_code >= 400:
-            raise error_from_json(resp.status_code, body)
-        return body
+        return _body(resp)
 
     def close(self) -> None:
         if self._embedded is not None:
