@@ -134,3 +134,28 @@ def test_plateau_repulsion_stretches_along_the_columns_the_plateau_spans() -> No
     scale = _plateau_scale(P, 2)
     assert scale[0] == pytest.approx(0.7)
     assert scale[1] == pytest.approx(REPULSION_SCALE * np.sqrt(2))
+
+
+#: Branin, a study that got stuck: from the 10th evaluation on it refined a boundary point (x1 = 10), next
+#: to the minimum at (9.42, 2.47) that its model was sure was worse
+_POLISHED = [(8.3992, 1.5863), (-4.1022, 12.2192), (0.3007, 4.3954), (5.4025, 7.5356), (5.1536, 0.5256),
+             (10.0, 2.9384), (-5.0, 14.9316), (10.0, 13.2179), (10.0, 0.8907), (10.0, 2.8143), (10.0, 2.7789),
+             (10.0, 3.0916), (10.0, 3.0657), (10.0, 3.1539), (10.0, 3.0495), (10.0, 3.0056)]
+
+
+def test_a_search_that_only_refines_its_incumbent_looks_elsewhere_once() -> None:
+    from assay.engine.strategy import POLISH_RADIUS, POLISH_REPEATS
+
+    def obs(points: list[tuple[float, float]]) -> list:
+        return [observe({"x1": a, "x2": b}, i, {"f": branin({"x1": a, "x2": b})}) for i, (a, b) in enumerate(points)]
+
+    metric = (Metric("f", objective="minimize"),)
+    (escape,) = suggest(Problem(BRANIN, metric, observations=obs(_POLISHED), seed=4, n_suggested=16))
+    assert escape.info["polishing"] >= POLISH_REPEATS + 1  # the incumbent and the newest refinements
+    # it leaves the incumbent's neighbourhood (x1 = 10, x2 ~ 3) in some column
+    assert abs(escape.assignments["x1"] - 10.0) > POLISH_RADIUS * 15 or \
+        abs(escape.assignments["x2"] - 3.0056) > POLISH_RADIUS * 15
+    # one refinement is not a habit yet: with a far point among the newest, plain expected improvement
+    mixed = _POLISHED[:-2] + [(0.0, 0.0)] + _POLISHED[-2:]
+    (plain,) = suggest(Problem(BRANIN, metric, observations=obs(mixed), seed=4, n_suggested=17))
+    assert "polishing" not in plain.info
