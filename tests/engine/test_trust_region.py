@@ -104,6 +104,6 @@ def test_high_dimension_uses_the_trust_region_from_few_observations() -> None:
     for i in range(30):
         a = {f"x{j}": float(rng.uniform(-1, 1)) for j in range(d)}
         obs.append(observe(a, i, {"f": sum(v * v for v in a.values())}))
-    (c,) = suggest(Problem(space, F, observations=obs, seed=0, n_suggested=30))
+    (c,) = suggest(Problem(space, F, observations=obs, seed=0, n_suggested=30, observation_budget=60))
     assert c.source == "gp-tr:logei"
     space.validate_assignments(c.assignments)

@@ -50,14 +50,20 @@ def _full_task(problem: Problem) -> Any:
 
 
 def initial_design_size(problem: Problem) -> int:
-    """SigOpt's stencil: ``max(categories, 1) x numeric parameters + bandwidth - 1``, at least 4,
-    capped so large categorical spaces still reach the model (and at a third of the budget)."""
+    """``max(5, 2 x parameters)`` or SigOpt's stencil ``max(categories, 1) x numeric parameters`` when
+    larger (capped at ``2 x parameters + 6`` so large categorical spaces still reach the model), plus
+    ``bandwidth - 1``, and at most a third of the budget.
+
+    SigOpt's stencil alone gave 6 points to a 6-parameter problem; with so few, expected improvement
+    settled on the first basin it saw (Hartmann-6, decision trees stuck on their stump value). The
+    ``2 x parameters`` floor is Ax's default Sobol budget; its effect is in docs/engine.md."""
     space = problem.space
     n_cat = sum(len(p.categorical_values) for p in space.parameters if p.type == "categorical")
     n_cat += sum(len(c.values) for c in space.conditionals)
     n_num = sum(p.type != "categorical" for p in space.parameters)
+    n_par = len(space.parameters)
     bw = max(1, problem.parallel_bandwidth)
-    size = max(4, min(max(n_cat, 1) * n_num, 2 * len(space.parameters) + 6)) + bw - 1
+    size = max(5, 2 * n_par, min(max(n_cat, 1) * n_num, 2 * n_par + 6)) + bw - 1
     if problem.observation_budget:
         size = min(size, max(MIN_SUCCESSES + bw - 1, problem.observation_budget // 3))
     return size
