@@ -98,7 +98,7 @@ def test_served_suggestions_say_how_they_were_made(tmp_path: Path) -> None:
             exp = c.post("/v1/experiments", json={"name": "b", "parameters": BRANIN_PARAMS}).json()
             base = f"/v1/experiments/{exp['id']}/suggestions"
             sources = []
-            for _ in range(5):
+            for _ in range(6):  # Branin: 5 initial design points, then the model
                 s = c.post(base).json()
                 sources.append(s["source"])
                 c.post(f"/v1/experiments/{exp['id']}/observations",
