@@ -193,21 +193,28 @@ CATEGORY_STARTS = 12
 
 
 def _starts(enc: Encoder, X: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
-    """Rows of ``X`` to start the local search from: the ``n`` best, plus the best row holding each
-    value of each categorical block that is not among them yet (up to :data:`CATEGORY_STARTS`).
+    """Rows of ``X`` (ranked best first by ``order``) to start the local search from: the ``n`` best,
+    plus the best row holding each value of each categorical block that no start holds yet, the
+    best-ranked of those first, up to :data:`CATEGORY_STARTS` more.
 
     The local search moves only the numeric columns, so a category is explored only from starts
     that hold it: with the ``n`` best alone, a category the model favours less at random points
     (but whose optimum is better) never got its numeric columns optimized."""
-    rows = list(order[:n])
-    extra: list[int] = []
+    rows = [int(r) for r in order[:n]]
+    rank = np.empty(len(order), dtype=int)
+    rank[order] = np.arange(len(order))
+    best = {}  # one-hot column -> its best-ranked row
     for b in enc.onehot:
         for c in range(b.start, b.start + b.width):
-            if len(extra) >= CATEGORY_STARTS or any(X[r, c] == 1.0 for r in rows + extra):
-                continue
             hit = order[X[order, c] == 1.0]
             if len(hit):
-                extra.append(int(hit[0]))
+                best[c] = int(hit[0])
+    extra: list[int] = []
+    for c, r in sorted(best.items(), key=lambda item: rank[item[1]]):
+        if len(extra) >= CATEGORY_STARTS:
+            break
+        if not any(X[s, c] == 1.0 for s in rows + extra):
+            extra.append(r)
     return np.asarray(rows + extra, dtype=int)
 
 
