@@ -19,7 +19,9 @@ machine is, unlike throughput and latency) with the throughput that cost allows 
 how the cost of a suggestion and of the non-optimizer endpoints grows with the number of stored
 observations. ``--think-ms`` makes each client wait between its suggestion and its observation (a
 worker evaluating the objective), to see latency at an offered load below saturation: with no think
-time N closed-loop clients queue, and latency is about N / throughput by Little's law. PostgreSQL runs in a
+time N closed-loop clients queue, and latency is about N / throughput by Little's law. ``--rate R``
+paces the clients instead (open loop): together they start R cycles per second, and a suggestion's
+latency counts from its cycle's planned start (latency at a given throughput). PostgreSQL runs in a
 throwaway cluster (initdb in a temp dir, default durability settings: fsync on).
 Only 127.0.0.1 is used; every run is bounded in time.
 """
@@ -208,13 +210,25 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
-                  errors: list[str], acked: list[int], think: float = 0.0) -> int:
+                  errors: list[str], acked: list[int], think: float = 0.0,
+                  schedule: tuple[float, float] | None = None) -> int:
+    """Loop suggest -> observe (-> every 4th cycle GET) until ``stop_at``. With ``schedule`` =
+    (first start, period) the client is paced: cycle k starts at first + k * period, and its
+    suggestion's latency counts from that planned start, so a request that starts late because the
+    server was slow is charged the wait (no coordinated omission)."""
     import aiohttp
 
-    cycles = 0
+    cycles = planned = 0
     while time.perf_counter() < stop_at:
         try:
             t0 = time.perf_counter()
+            if schedule is not None:
+                t0 = schedule[0] + planned * schedule[1]
+                planned += 1
+                if t0 >= stop_at:
+                    break
+                if t0 > time.perf_counter():
+                    await asyncio.sleep(t0 - time.perf_counter())
             async with c.post(f"/v1/experiments/{eid}/suggestions", headers={"Idempotency-Key": uuid.uuid4().hex}) as r:
                 body = await r.read()
             t1 = time.perf_counter()
@@ -252,7 +266,10 @@ async def _client(c: Any, eid: str, stop_at: float, lat: dict[str, list[float]],
 
 
 async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[str, str] | None = None,
-                meter: CpuMeter | None = None, think: float = 0.0) -> dict[str, Any]:
+                meter: CpuMeter | None = None, think: float = 0.0, rate: float = 0.0) -> dict[str, Any]:
+    """One row: ``clients`` closed-loop clients for ``seconds`` (each as fast as the server answers),
+    or with ``rate`` > 0 paced to that many cycles/s in all (open loop: the clients' starts are spread
+    evenly, latency counted from each cycle's planned start)."""
     import aiohttp
 
     lat: dict[str, list[float]] = {"suggest": [], "observe": [], "get_experiment": []}
@@ -266,8 +283,11 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
                                for _ in range(clients)])
         served0 = meter.read() if meter else (0.0, 0.0)
         cpu0, start = time.process_time(), time.perf_counter()
-        counts = await asyncio.gather(*[_client(c, eid, start + seconds, lat, errors, acked, think)
-                                        for _ in range(clients)])
+        period = clients / rate if rate > 0 else 0.0
+        counts = await asyncio.gather(*[
+            _client(c, eid, start + seconds, lat, errors, acked, think,
+                    (start + i * period / clients, period) if rate > 0 else None)
+            for i in range(clients)])
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - cpu0
         served1 = meter.read() if meter else (0.0, 0.0)
@@ -278,7 +298,7 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
     server_ms, pg_ms = (served1[0] - served0[0]) * 1000 / k, (served1[1] - served0[1]) * 1000 / k
     client_ms = client_cpu * 1000 / k
     cores = os.cpu_count() or 1
-    out: dict[str, Any] = {"clients": clients, "think_ms": round(think * 1000), "cycles": sum(counts),
+    out: dict[str, Any] = {"clients": clients, "think_ms": round(think * 1000), "rate": rate, "cycles": sum(counts),
                            "seconds": round(elapsed, 2),
                            "cycles_per_s": round(sum(counts) / elapsed, 1), "errors": len(errors),
                            "error_sample": errors[:3], "acknowledged_observations": acked[0],
@@ -357,6 +377,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--think-ms", type=float, default=0.0,
                    help="each client waits this long between its suggestion and its observation (the "
                         "objective's evaluation): latency at a given offered load instead of at saturation")
+    p.add_argument("--rate", default="0",
+                   help="offered load in cycles/s for all clients together, comma-separated for several rows "
+                        "(0 = closed loop, as fast as answered): the clients are paced (open loop) and a "
+                        "suggestion's latency counts from its planned start")
     p.add_argument("--out", default="benchmarks/results/load.json")
     a = p.parse_args(argv)
     if a.quick:
@@ -364,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     clients = [int(x) for x in a.clients.split(",")]
     backends = a.backends.split(",")
     processes = [int(x) for x in a.processes.split(",")]
+    rates = [float(x) for x in a.rate.split(",")]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "loadavg_at_start": os.getloadavg(), "experiment_type": a.experiment_type, "auth": not a.no_auth}
@@ -378,11 +403,11 @@ def main(argv: list[str] | None = None) -> None:
                 server = Server(url_db, procs, tmp / f"home-{backend}-{procs}", auth=not a.no_auth)
                 try:
                     meter = CpuMeter(server, pg if backend == "postgresql" else None)
-                    for n in clients:  # a fresh experiment per client count
+                    for n, rate in [(n, r) for n in clients for r in rates]:  # a fresh experiment per row
                         eid = _experiment(server.url, server.headers, type=a.experiment_type)
                         meter.settle()
                         row = asyncio.run(_load(server.url, eid, n, a.seconds, server.headers, meter,
-                                                a.think_ms / 1000))
+                                                a.think_ms / 1000, rate))
                         row.update(backend=backend, processes=procs, loadavg=round(os.getloadavg()[0], 1),
                                    **_check_consistency(server.url, eid, server.headers))
                         results["load"].append(row)
@@ -418,7 +443,7 @@ def summary(results: dict[str, Any]) -> str:
     end = meta.get("loadavg_at_end", [float("nan")])[0]
     lines = [f"load benchmark {meta['date']}, {meta['cpus']} CPUs, load average "
              f"{meta['loadavg_at_start'][0]:.1f} at start, {end:.1f} at end",
-             f"{'backend':<10} {'proc':>4} {'clients':>7} {'think':>6} {'cyc/s':>7} {'sug p50/p99':>12} "
+             f"{'backend':<10} {'proc':>4} {'clients':>7} {'think':>6} {'rate':>5} {'cyc/s':>7} {'sug p50/p99':>12} "
              f"{'obs p50/p99':>12} {'get p50/p99':>12} {'srv ms':>7} {'pg ms':>6} {'gen ms':>6} "
              f"{'cpu-bound cyc/s':>15} {'load':>5} {'err':>4} {'acked=stored':>12}"]
     for r in results["load"]:
@@ -427,6 +452,7 @@ def summary(results: dict[str, Any]) -> str:
         stored = "yes" if r["acknowledged_observations"] == r["observation_count"] else "NO"
         lines.append(
             f"{r['backend']:<10} {r['processes']:>4} {r['clients']:>7} {r.get('think_ms', 0):>6} "
+            f"{int(r['rate']) if r.get('rate') else '-':>5} "
             f"{r['cycles_per_s']:>7.1f} "
             f"{lat('suggest'):>12} {lat('observe'):>12} {lat('get_experiment'):>12} "
             f"{r['server_cpu_ms_per_cycle']:>7.2f} {r['postgres_cpu_ms_per_cycle']:>6.2f} "
