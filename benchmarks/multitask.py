@@ -1,6 +1,7 @@
 """Multi-fidelity (``tasks``) benchmark: cost to reach a target, and quality at a fixed cost.
 
-``python -m benchmarks.multitask [--problems branin-mf,hartmann6-mf,hgb-breast] [--seeds 5] [--budget 20] [--out PATH]``
+``python -m benchmarks.multitask [--problems branin-mf,hartmann6-mf,hgb-breast,mlp-digits] [--seeds 5]
+[--budget 20] [--out PATH]``
 
 Every method minimizes ``f(x, s)`` where the fidelity ``s`` in (0, 1] is also the cost of an
 evaluation (``s = 1`` is the full task). Only full-task results count as "found" (as for
@@ -26,7 +27,11 @@ Problems:
   iterations; Optuna's trials resume, paying only the increment), 4 hyperparameters. Every
   fidelity of a configuration comes from one cached 200-iteration fit (``staged_predict_proba``,
   identical to fitting with fewer iterations), so the run is feasible on a small machine; the
-  *accounted* cost is still the fidelity.
+  *accounted* cost is still the fidelity;
+* ``mlp-digits``: scikit-learn ``MLPClassifier`` (one hidden layer, 40 epochs of Adam) on the bundled
+  digits data, validation log-loss; fidelity = fraction of the training set (1/8, 1/4, all; nested
+  subsets of one shuffle), 4 hyperparameters (learning rate, L2 alpha, width, batch size). A larger
+  training set starts training over, so Optuna's rungs pay each fidelity in full here.
 
 ``--correlations N`` prints each cheap task's Spearman correlation with the full task over N random
 configurations (and over their best quarter). ``--merge a.json b.json --out c.json`` joins runs made
@@ -69,6 +74,7 @@ class MFProblem:
     fidelities: tuple[float, ...]  # ascending, last is 1.0
     f: Callable[[dict[str, Any], float], float]  # minimize
     description: str
+    resumable: bool = True  # a higher fidelity continues the lower one's work (Optuna's rungs pay the increment)
 
 
 def branin_mf(x: dict[str, Any], s: float) -> float:
@@ -132,6 +138,41 @@ def hgb_breast(x: dict[str, Any], s: float) -> float:
     return _hgb_curve(tuple(sorted(x.items())))[round(s * HGB_FULL) - 1]
 
 
+@functools.cache
+def _digits() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    Xt, Xv, yt, yv = train_test_split(X / 16.0, y, test_size=0.4, stratify=y, random_state=0)
+    order = np.random.default_rng(1).permutation(len(yt))  # a fidelity's subset is a prefix: nested subsets
+    return Xt[order], Xv, yt[order], yv
+
+
+@functools.lru_cache(maxsize=8192)
+def _mlp_loss(key: tuple[tuple[str, Any], ...], s: float) -> float:
+    """Validation log-loss of an MLP trained 40 epochs on the first ``s`` of the (shuffled) training set."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import log_loss
+    from sklearn.neural_network import MLPClassifier
+
+    x = dict(key)
+    Xt, Xv, yt, yv = _digits()
+    n = round(s * len(yt))
+    model = MLPClassifier(hidden_layer_sizes=(x["hidden"],), alpha=x["alpha"], learning_rate_init=x["learning_rate"],
+                          batch_size=min(x["batch_size"], n), max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(Xt[:n], yt[:n])
+    return float(log_loss(yv, model.predict_proba(Xv), labels=list(range(10))))
+
+
+def mlp_digits(x: dict[str, Any], s: float) -> float:
+    return _mlp_loss(tuple(sorted(x.items())), s)
+
+
 PROBLEMS = {
     "branin-mf": MFProblem("branin-mf", [double("x1", -5, 10), double("x2", 0, 15)], (0.1, 0.3, 1.0), branin_mf,
                            "multi-fidelity Branin (Kandasamy et al. 2017), costs 0.1 / 0.3 / 1"),
@@ -143,6 +184,11 @@ PROBLEMS = {
                        integer("min_samples_leaf", 1, 100), double("l2_regularization", 1e-4, 10.0, log=True)],
         (0.125, 0.25, 1.0), hgb_breast,
         "HistGradientBoosting on breast-cancer, validation log-loss; 25 / 50 / 200 iterations"),
+    "mlp-digits": MFProblem(
+        "mlp-digits", [double("learning_rate", 1e-4, 0.3, log=True), double("alpha", 1e-6, 1.0, log=True),
+                       integer("hidden", 8, 256, log=True), integer("batch_size", 16, 256, log=True)],
+        (0.125, 0.25, 1.0), mlp_digits,
+        "MLP on digits, validation log-loss; 1/8 / 1/4 / all of the training set", resumable=False),
 }
 
 
@@ -236,7 +282,8 @@ def run_optuna(p: MFProblem, seed: int, budget: int) -> Trace:
         prev, pruned, v = 0.0, False, math.nan
         for step, s in enumerate(p.fidelities, start=1):
             v = p.f(x, s)
-            tr.add(s - prev, v if s >= 1.0 else None)  # training resumes: each rung costs the increment
+            # training resumes: each rung costs the increment (a new training-set size starts over: in full)
+            tr.add(s - prev if p.resumable else s, v if s >= 1.0 else None)
             prev = s
             trial.report(v, step)
             if s < 1.0 and trial.should_prune():
@@ -401,7 +448,7 @@ def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.multitask", description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", default="branin-mf,hartmann6-mf,hgb-breast")
+    ap.add_argument("--problems", default="branin-mf,hartmann6-mf,hgb-breast,mlp-digits")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20)

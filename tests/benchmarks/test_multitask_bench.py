@@ -1,0 +1,33 @@
+"""The multi-fidelity benchmark's problems and cost accounting (no optimizer study: that is benchmarks/)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from benchmarks import multitask
+from benchmarks.space import double
+
+
+def test_mlp_digits_trains_on_nested_fractions_of_the_training_set() -> None:
+    cfg = {"learning_rate": 0.01, "alpha": 1e-4, "hidden": 64, "batch_size": 32}
+    losses = [multitask.mlp_digits(cfg, s) for s in multitask.PROBLEMS["mlp-digits"].fidelities]
+    assert all(math.isfinite(v) and v > 0 for v in losses)
+    assert losses[-1] < losses[0]  # all the data beats an eighth of it for a sensible configuration
+    assert multitask.mlp_digits(dict(cfg), 1.0) == losses[-1]  # deterministic (and cached)
+    Xt, _, yt, _ = multitask._digits()
+    assert len(Xt) == len(yt) and set(np.unique(yt[: round(0.125 * len(yt))])) == set(range(10))
+
+
+def _increments(p: multitask.MFProblem) -> set[float]:
+    tr = multitask.run_optuna(p, 0, 6)
+    return {round(b - a, 4) for a, b in zip([0.0, *tr.cost[:-1]], tr.cost, strict=True)}
+
+
+def test_optuna_rungs_pay_the_increment_only_when_training_resumes() -> None:
+    f = lambda x, s: (x["x"] - 0.3) ** 2 + 0.1 * (1 - s)  # noqa: E731
+    resumable = multitask.MFProblem("toy", [double("x", 0.0, 1.0)], (0.25, 0.5, 1.0), f, "toy")
+    restarts = multitask.MFProblem("toy", [double("x", 0.0, 1.0)], (0.25, 0.5, 1.0), f, "toy", resumable=False)
+    assert _increments(resumable) <= {0.25, 0.5}
+    assert 1.0 in _increments(restarts) and _increments(restarts) <= {0.25, 0.5, 1.0}
