@@ -190,3 +190,71 @@ def test_long_cheap_stretches_end_in_a_full_task_run() -> None:
                 TASKS[0])
     (c,) = suggest(problem(obs, observation_budget=40), 1)
     assert c.task == TASKS[2] and "full-task expected improvement (2.1 spent on cheap tasks" in c.source, c.source
+
+
+def _kept_history(cheap_value, n_full: int = 8) -> list[Observation]:  # type: ignore[no-untyped-def]
+    """Cheap runs at random points valued by ``cheap_value(a, rng)``, then ``n_full`` full-task runs, each
+    paired with a cheap run of the same value (so the paired-rank verdict keeps the cheap task)."""
+    rng = np.random.default_rng(4)
+    obs: list[Observation] = []
+    for _ in range(24):
+        a = {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}
+        obs.append(Observation(len(obs) + 1, 1, a, (MetricValue("y", cheap_value(a, rng)),), task=TASKS[0]))
+    for _ in range(n_full):
+        a = {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}
+        observe(obs, a, TASKS[2])
+        obs.append(Observation(len(obs) + 1, 1, a, (MetricValue("y", obs[-1].values[0].value),), task=TASKS[0]))
+    return obs
+
+
+def test_kept_cheap_tasks_that_do_not_predict_the_full_task_hand_over_to_full_task_bo() -> None:
+    """The cheap task agrees at the paired points (kept) but is noise elsewhere: the full-task GP alone
+    predicts the full-task values better, so the suggestion is single-task BO (without a restart)."""
+    noise = _kept_history(lambda a, rng: float(rng.normal(60, 50)))
+    p = problem(noise, observation_budget=60)
+    assert multitask.task_verdicts(p)[0.1][0] == "kept"
+    why = multitask._cheap_tasks_unhelpful(p)
+    with_cheap, alone = (float(v) for v in why.split("points ")[1].replace(" without", "").split(" with them, "))
+    assert alone >= with_cheap + multitask.LOO_MARGIN
+    (c,) = suggest(p, 1)
+    assert c.task == TASKS[2] and "full-task BO (the cheap tasks do not help" in c.source
+    assert "Sobol restart" not in c.source
+    # an informative cheap task (Branin at fidelity 0.1) stays in use, and so does any cheap task while
+    # fewer than LOO_MIN full-task points allow no judgement
+    informative = _kept_history(lambda a, rng: branin(a["x1"], a["x2"], 0.1))
+    assert multitask._cheap_tasks_unhelpful(problem(informative, observation_budget=60)) == ""
+    (c,) = suggest(problem(informative, observation_budget=60), 1)
+    assert "full-task BO" not in c.source
+    few = _kept_history(lambda a, rng: float(rng.normal(60, 50)), n_full=multitask.LOO_MIN - 1)
+    assert multitask._cheap_tasks_unhelpful(problem(few, observation_budget=60)) == ""
+
+
+def test_leave_one_out_log_density_matches_refitting_without_each_point() -> None:
+    """The closed form against the direct computation: each point predicted from the others with the
+    same hyperparameters (and the same outcome standardization)."""
+    import torch
+
+    from assay.engine import gp
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (12, 2))
+    y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2 + rng.normal(0, 0.05, 12)
+    model = gp.fit_gp(X, y)
+    with torch.no_grad():
+        tx, ty = model.train_inputs[0], model.train_targets
+        K = model.covar_module(tx).to_dense()
+        noise = float(model.likelihood.noise.squeeze())
+        mean = model.mean_module(tx)
+    scale = float(model.outcome_transform.stdvs.squeeze())
+    direct = []
+    with torch.no_grad():
+        for i in range(len(y)):
+            rest = [j for j in range(len(y)) if j != i]
+            k_rest = K[rest][:, rest] + noise * torch.eye(len(rest), dtype=K.dtype)
+            k_i = K[i, rest]
+            mu = float(mean[i] + k_i @ torch.linalg.solve(k_rest, ty[rest] - mean[rest]))
+            var = float(K[i, i] + noise - k_i @ torch.linalg.solve(k_rest, k_i))
+            direct.append(-0.5 * math.log(2 * math.pi * var * scale**2) - 0.5 * (float(ty[i]) - mu) ** 2 / var)
+    assert multitask.loo_log_density(model, np.arange(len(y))) == pytest.approx(np.mean(direct), rel=1e-6)
+    assert multitask.loo_log_density(model, np.array([3, 7])) == pytest.approx(np.mean([direct[3], direct[7]]),
+                                                                               rel=1e-6)

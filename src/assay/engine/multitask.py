@@ -34,6 +34,14 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   single-task BO on its full-task observations (the engine of :mod:`assay.engine.strategy`) after a
   full-task Sobol restart of ``RESTART`` points, so a misleading fidelity costs the pairs and the cheap
   runs before the verdict, not the whole budget.
+* **Do the kept cheap tasks still help? (prediction):** paired ranks judge a task once, on a few points.
+  Later, from ``LOO_MIN`` full-task observations on, each suggestion compares how well two models predict
+  the full-task values: the multi-fidelity model on all the data, and a GP on the full-task data alone
+  (leave-one-out log predictive density, exact for a GP with fitted hyperparameters). When the full-task
+  GP predicts better by at least ``LOO_MARGIN`` (nats per point), the cheap data only blur the full-task
+  picture where the search now is (their ranking differs among good configurations), and the suggestion
+  is single-task BO on the full-task data (no restart: those points came from a model that was not
+  misled); the comparison is made afresh at each suggestion.
 * **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
   covers a reserve, every suggestion runs on the full task: the recommendation while it is
   unmeasured, then full-task expected improvement.
@@ -75,6 +83,11 @@ FORCE_FULL_AFTER = 2.0
 #: full-task Sobol points that restart the search when every cheap task was dropped (while at least this
 #: much budget is left): the full-task points it inherits lie where the misleading tasks pointed
 RESTART = 4
+#: full-task observations before the cheap tasks' help is judged by leave-one-out prediction
+LOO_MIN = 6
+#: mean leave-one-out log density (nats per full-task point) by which a full-task-only GP must beat the
+#: multi-fidelity model before the suggestion switches to single-task BO
+LOO_MARGIN = 0.25
 
 
 def initial_size(problem: Problem) -> int:
@@ -216,14 +229,15 @@ def _without_dropped(problem: Problem) -> tuple[Problem, str]:
                    pending=[a for a, _ in pend], pending_tasks=[t for _, t in pend]), why
 
 
-def _single_task(problem: Problem, n: int, why: str, left: float) -> list[Candidate]:
-    """Every cheap task dropped: single-task BO (:mod:`assay.engine.strategy`) on the full-task data."""
+def _single_task(problem: Problem, n: int, why: str, left: float, fresh_start: bool = True) -> list[Candidate]:
+    """Single-task BO (:mod:`assay.engine.strategy`) on the full-task data (every cheap task dropped, or
+    no longer helping), after a full-task Sobol restart when ``fresh_start``."""
     from dataclasses import replace
 
     from assay.engine import strategy
 
     full = _full(problem.tasks)
-    restart = _restart(problem, n, why, left)
+    restart = _restart(problem, n, why, left) if fresh_start else []
     if restart:
         if len(restart) == n:
             return restart
@@ -236,6 +250,48 @@ def _single_task(problem: Problem, n: int, why: str, left: float) -> list[Candid
                            if t.cost >= 1.0], pending_tasks=())
     return restart + [replace(c, task=full, source=f"multitask: full-task BO ({why}): {c.source}")
                       for c in strategy.suggest(sub, n - len(restart))]
+
+
+def _cheap_tasks_unhelpful(problem: Problem) -> str:
+    """Why the cheap tasks no longer help predict the full task ("" while they do, or while fewer than
+    ``LOO_MIN`` full-task points allow no judgement)."""
+    obs, y = _data(problem)
+    full = np.array([o.task is not None and o.task.cost >= 1.0 for o in obs])
+    if full.sum() < LOO_MIN or np.ptp(y[full]) == 0 or full.all():
+        return ""
+    from assay.engine import gp
+
+    x_obs = np.hstack([problem.space.encode_many([o.assignments for o in obs]),
+                       np.array([[o.task.cost] for o in obs])])  # type: ignore[union-attr]
+    try:
+        with_cheap = loo_log_density(_fit(x_obs, y), np.flatnonzero(full))
+        alone = loo_log_density(gp.fit_gp(x_obs[full, :-1], y[full]), np.arange(int(full.sum())))
+    except Exception:  # no judgement without both models: keep the cheap tasks
+        return ""
+    if not alone >= with_cheap + LOO_MARGIN:
+        return ""
+    return (f"the cheap tasks do not help predict the full task: leave-one-out log density at the "
+            f"{int(full.sum())} full-task points {with_cheap:.2f} with them, {alone:.2f} without")
+
+
+def loo_log_density(model: Any, rows: np.ndarray) -> float:
+    """Mean leave-one-out log predictive density, in the data's units, of an exact GP at its training ``rows``.
+
+    For fixed hyperparameters it is closed-form (Rasmussen & Williams 2006, sec. 5.4.2): with ``K`` the
+    training covariance plus noise and ``a = K^-1 (y - m)``, point ``i`` left out has predictive mean
+    ``y_i - a_i / [K^-1]_ii`` and variance ``1 / [K^-1]_ii``. Standardized outcomes are scaled back.
+    """
+    import torch
+
+    with torch.no_grad():
+        X, y = model.train_inputs[0], model.train_targets
+        K = model.covar_module(X).to_dense() + torch.diag_embed(model.likelihood.noise.expand(y.shape[-1]))
+        k_inv = torch.cholesky_inverse(torch.linalg.cholesky(K))
+        a = k_inv @ (y - model.mean_module(X))
+        d = torch.diagonal(k_inv)
+        resid, var = (a / d).numpy()[rows], (1.0 / d).numpy()[rows]
+        scale = float(model.outcome_transform.stdvs.squeeze()) if hasattr(model, "outcome_transform") else 1.0
+    return float(np.mean(-0.5 * np.log(2 * np.pi * var * scale**2) - 0.5 * resid**2 / var))
 
 
 def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]:
@@ -302,6 +358,9 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
     problem, dropped = _without_dropped(problem)
     if all(t.cost >= 1.0 for t in problem.tasks):
         return _single_task(problem, n, dropped, left)
+    unhelpful = _cheap_tasks_unhelpful(problem)
+    if unhelpful:
+        return _single_task(problem, n, unhelpful, left, fresh_start=False)
     if dropped:
         from dataclasses import replace
 
