@@ -265,7 +265,7 @@ def _cheap_tasks_unhelpful(problem: Problem) -> str:
                        np.array([[o.task.cost] for o in obs])])  # type: ignore[union-attr]
     try:
         with_cheap = loo_log_density(_fit(x_obs, y), np.flatnonzero(full))
-        alone = loo_log_density(gp.fit_gp(x_obs[full, :-1], y[full]), np.arange(int(full.sum())))
+        alone = loo_log_density(gp.fit_gp(x_obs[full, :-1], y[full]))  # (all of its rows: it may keep a subset)
     except Exception:  # no judgement without both models: keep the cheap tasks
         return ""
     if not alone >= with_cheap + LOO_MARGIN:
@@ -274,8 +274,9 @@ def _cheap_tasks_unhelpful(problem: Problem) -> str:
             f"{int(full.sum())} full-task points {with_cheap:.2f} with them, {alone:.2f} without")
 
 
-def loo_log_density(model: Any, rows: np.ndarray) -> float:
-    """Mean leave-one-out log predictive density, in the data's units, of an exact GP at its training ``rows``.
+def loo_log_density(model: Any, rows: np.ndarray | None = None) -> float:
+    """Mean leave-one-out log predictive density, in the data's units, of an exact GP at its training ``rows``
+    (all of them by default).
 
     For fixed hyperparameters it is closed-form (Rasmussen & Williams 2006, sec. 5.4.2): with ``K`` the
     training covariance plus noise and ``a = K^-1 (y - m)``, point ``i`` left out has predictive mean
@@ -289,7 +290,9 @@ def loo_log_density(model: Any, rows: np.ndarray) -> float:
         k_inv = torch.cholesky_inverse(torch.linalg.cholesky(K))
         a = k_inv @ (y - model.mean_module(X))
         d = torch.diagonal(k_inv)
-        resid, var = (a / d).numpy()[rows], (1.0 / d).numpy()[rows]
+        resid, var = (a / d).numpy(), (1.0 / d).numpy()
+        if rows is not None:
+            resid, var = resid[rows], var[rows]
         scale = float(model.outcome_transform.stdvs.squeeze()) if hasattr(model, "outcome_transform") else 1.0
     return float(np.mean(-0.5 * np.log(2 * np.pi * var * scale**2) - 0.5 * resid**2 / var))
 
