@@ -77,13 +77,14 @@ def test_archive_and_unarchive(page: Any, data: Data) -> None:
     page.goto(url + "/")
     page.wait_for_selector(READY)
     page.get_by_role("button", name="Archive experiment multitask").click()
-    page.wait_for_selector("#msg .msg.ok")
+    page.locator("#msg .msg.ok", has_text="archived").wait_for()
     assert httpx.get(f"{url}/v1/experiments/{data.tasks}").json()["state"] == "deleted"
     assert page.locator("#table tbody tr", has_text="multitask").count() == 0
     page.select_option("#state", "deleted")
     page.wait_for_selector("#table tbody tr >> text=multitask")
     page.get_by_role("button", name="Unarchive experiment multitask").click()
-    page.wait_for_selector("#msg .msg.ok")
+    # the archive step's "ok" message is still shown: wait for this step's own
+    page.locator("#msg .msg.ok", has_text="restored").wait_for()
     assert httpx.get(f"{url}/v1/experiments/{data.tasks}").json()["state"] == "active"
 
 
