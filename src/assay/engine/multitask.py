@@ -135,6 +135,12 @@ def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
     return keep, np.asarray(ys, dtype=float)
 
 
+def _inputs(problem: Problem, obs: list[Observation]) -> np.ndarray:
+    """The multi-fidelity model's inputs: ``[model encoding, task cost]`` per observation."""
+    return np.hstack([problem.space.encode_many([o.assignments for o in obs]),
+                      np.array([[o.task.cost] for o in obs])])  # type: ignore[union-attr]
+
+
 def _random(problem: Problem, n: int, reason: str, rng: np.random.Generator) -> list[Candidate]:
     out: list[Candidate] = []
     tasks = list(problem.tasks)
@@ -261,8 +267,7 @@ def _cheap_tasks_unhelpful(problem: Problem) -> str:
         return ""
     from assay.engine import gp
 
-    x_obs = np.hstack([problem.space.encode_many([o.assignments for o in obs]),
-                       np.array([[o.task.cost] for o in obs])])  # type: ignore[union-attr]
+    x_obs = _inputs(problem, obs)
     try:
         with_cheap = loo_log_density(_fit(x_obs, y), np.flatnonzero(full))
         alone = loo_log_density(gp.fit_gp(x_obs[full, :-1], y[full]))  # (all of its rows: it may keep a subset)
@@ -377,8 +382,7 @@ def _model(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
     if len(obs) < 2 or np.ptp(y) == 0:
         return _random(problem, n, "random: not enough distinct results for a model", rng)
     space = problem.space
-    x_obs = np.hstack([space.encode_many([o.assignments for o in obs]),
-                       np.array([[o.task.cost] for o in obs])])  # type: ignore[union-attr]
+    x_obs = _inputs(problem, obs)
     model = _fit(x_obs, y)
     cand_a = _candidates(problem, obs, y, rng)
     pending = [np.append(space.encode(a), t.cost) for a, t in zip(problem.pending, _pending_tasks(problem),
