@@ -97,6 +97,14 @@ def test_multitask_reaches_a_target_for_less_cost_than_full_task_bo() -> None:
     assert mt < bo, (mt, bo)
 
 
+def test_multitask_refines_the_full_task_optimum_past_the_cheap_tasks_bias() -> None:
+    """Seeded study (Branin, regret < 0.013 within cost 10). In two of Branin's three basins the cheap task's
+    optimum is worse than 0.41 on the full task (0.536, 0.4355), so the model must resolve small full-task
+    differences near the optimum: with outcomes warped as for the single-task GP this seed gets there at cost 8;
+    without the warp (values up to ~300 set the GP's scale and noise) it never does."""
+    assert _cost_to_target(TASKS, 0.41, 10.0, seed=1) < 10.0
+
+
 def _paired_history(sign: float) -> list[Observation]:
     """A Sobol-like start on the cheap task, then full-task runs each paired with the cheap task at the same
     point; the cheap task's values are ``sign x`` the full task's (a misleading fidelity when negative)."""
@@ -171,10 +179,10 @@ def test_the_sequential_verdict_waits_while_the_evidence_is_weak() -> None:
     assert multitask.task_verdicts(problem(_pairs_ranked([0, 1, 3, 2, 4])))[0.1] == ("kept", pytest.approx(0.9), 5)
 
 
-def test_long_cheap_stretches_end_in_a_full_task_run() -> None:
-    """After FORCE_FULL_AFTER cost of model-chosen cheap runs the next run is on the full task, at the
-    expected-improvement point, even where the model predicts no full-task improvement (the BOCA rule
-    alone would stay on the cheap task here: sd 5.5 > 1.8)."""
+def test_long_cheap_stretches_end_in_a_full_task_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After FORCE_FULL_AFTER cost of model-chosen cheap runs the next run is on the full task: the check of
+    the model's recommendation when it predicts an improvement, else (that check switched off here) the
+    expected-improvement point, even where the model predicts no full-task improvement."""
     rng = np.random.default_rng(2)
     obs: list[Observation] = []
     for _ in range(multitask.initial_size(problem(obs))):
@@ -188,6 +196,9 @@ def test_long_cheap_stretches_end_in_a_full_task_run() -> None:
     for _ in range(20):  # 2.0 cost of cheap runs around the optimum
         observe(obs, {"x1": math.pi + float(rng.normal(0, 0.05)), "x2": 2.275 + float(rng.normal(0, 0.05))},
                 TASKS[0])
+    (c,) = suggest(problem(obs, observation_budget=40), 1)
+    assert c.task == TASKS[2] and "(2.1 spent on cheap tasks" in c.source, c.source
+    monkeypatch.setattr(multitask, "VERIFY_AFTER", math.inf)  # no recommendation check: the forced rule is left
     (c,) = suggest(problem(obs, observation_budget=40), 1)
     assert c.task == TASKS[2] and "full-task expected improvement (2.1 spent on cheap tasks" in c.source, c.source
 

@@ -61,8 +61,10 @@ def warp(y: np.ndarray) -> np.ndarray:
     from scipy import stats
 
     y = np.asarray(y, dtype=float)
+    if len(y) < 8:
+        return y
     sd = y.std()
-    if len(y) < 8 or not np.isfinite(sd) or sd <= 0:
+    if not np.isfinite(sd) or sd <= 0:
         return y
     z = (y - y.mean()) / sd
     if abs(stats.skew(z)) < 0.5:

@@ -9,6 +9,10 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   Every cheap observation informs the full task as far as the fitted kernel says they correlate.
   (Chosen over the product-RBF ``SingleTaskGP``, the linear-truncated fidelity kernel and a
   ``MultiTaskGP`` on held-out full-task rank correlation and fit time; see docs/benchmarks.md.)
+* **Outcomes** are warped as the single-task GP warps a skewed objective (standardized, then Yeo-Johnson; the
+  same monotone map for every task): without it, values far from the optimum set the GP's scale and noise, and
+  the differences that matter near the optimum (and between a cheap task's optimum and the full task's) are
+  below the noise the model fits.
 * **Point and task (BOCA, Kandasamy et al. 2017):** the point maximizes the *full-task* expected
   improvement under the multi-fidelity model (what matters is the full task), maximized over a
   discrete set (scrambled Sobol points plus perturbations of the incumbents, refined twice around the
@@ -123,7 +127,10 @@ def _cheapest(tasks: Sequence[Task]) -> Task:
 
 
 def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
-    """Successful observations with a task and the optimized metric, and their signed values."""
+    """Successful observations with a task and the optimized metric, and their signed values, warped as the
+    single-task GP warps a skewed objective (:func:`assay.engine.gp.warp`, monotone)."""
+    from assay.engine.gp import warp
+
     metric = next(m for m in problem.metrics if m.strategy == "optimize")
     keep, ys = [], []
     for o in problem.observations:
@@ -132,7 +139,7 @@ def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
             continue
         keep.append(o)
         ys.append(v if metric.objective == "maximize" else -v)
-    return keep, np.asarray(ys, dtype=float)
+    return keep, warp(np.asarray(ys, dtype=float))
 
 
 def _inputs(problem: Problem, obs: list[Observation]) -> np.ndarray:
