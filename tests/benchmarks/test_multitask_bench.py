@@ -31,3 +31,24 @@ def test_optuna_rungs_pay_the_increment_only_when_training_resumes() -> None:
     restarts = multitask.MFProblem("toy", [double("x", 0.0, 1.0)], (0.25, 0.5, 1.0), f, "toy", resumable=False)
     assert _increments(resumable) <= {0.25, 0.5}
     assert 1.0 in _increments(restarts) and _increments(restarts) <= {0.25, 0.5, 1.0}
+
+
+def test_mlp_epochs_fidelities_are_points_of_one_training_run() -> None:
+    import warnings
+
+    from sklearn.metrics import log_loss
+    from sklearn.neural_network import MLPClassifier
+
+    cfg = {"learning_rate": 0.003, "alpha": 1e-4, "hidden": 32, "batch_size": 64}
+    p = multitask.PROBLEMS["mlp-epochs"]
+    losses = [multitask.mlp_epochs(cfg, s) for s in p.fidelities]
+    assert p.resumable and all(math.isfinite(v) and v > 0 for v in losses)
+    assert losses[0] > losses[1] > losses[2]  # a sensible configuration keeps learning
+    # the 5-epoch task is what 5 epochs of the same training give
+    Xt, Xv, yt, yv = multitask._digits()
+    m = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-4, learning_rate_init=0.003, batch_size=64, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(5):
+            m.partial_fit(Xt, yt, classes=list(range(10)))
+    assert log_loss(yv, m.predict_proba(Xv), labels=list(range(10))) == losses[0]
