@@ -105,6 +105,17 @@ def test_multitask_refines_the_full_task_optimum_past_the_cheap_tasks_bias() -> 
     assert _cost_to_target(TASKS, 0.41, 10.0, seed=1) < 10.0
 
 
+def test_only_a_long_tail_of_bad_values_is_warped() -> None:
+    rng = np.random.default_rng(0)
+    bad_tail = -np.exp(rng.normal(0, 1.5, 40))  # signed values (larger is better): a few very bad ones
+    w = multitask._warp(bad_tail)
+    assert not np.array_equal(w, bad_tail) and np.array_equal(np.argsort(w), np.argsort(bad_tail))
+    top = np.sort(w)[-10:]  # the best quarter: spread wider, relative to the whole range, than before
+    assert np.ptp(top) / np.ptp(w) > 2 * np.ptp(np.sort(bad_tail)[-10:]) / np.ptp(bad_tail)
+    good_tail = -bad_tail  # a few very good values (Hartmann's optimum): left as they are
+    assert np.array_equal(multitask._warp(good_tail), good_tail)
+
+
 def _paired_history(sign: float) -> list[Observation]:
     """A Sobol-like start on the cheap task, then full-task runs each paired with the cheap task at the same
     point; the cheap task's values are ``sign x`` the full task's (a misleading fidelity when negative)."""

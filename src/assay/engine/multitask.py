@@ -9,10 +9,10 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   Every cheap observation informs the full task as far as the fitted kernel says they correlate.
   (Chosen over the product-RBF ``SingleTaskGP``, the linear-truncated fidelity kernel and a
   ``MultiTaskGP`` on held-out full-task rank correlation and fit time; see docs/benchmarks.md.)
-* **Outcomes** are warped as the single-task GP warps a skewed objective (standardized, then Yeo-Johnson; the
-  same monotone map for every task): without it, values far from the optimum set the GP's scale and noise, and
-  the differences that matter near the optimum (and between a cheap task's optimum and the full task's) are
-  below the noise the model fits.
+* **Outcomes** with a long tail of bad values are warped as the single-task GP warps a skewed objective
+  (standardized, then Yeo-Johnson; the same monotone map for every task): without it, values far from the
+  optimum set the GP's scale and noise, and the differences that matter near the optimum (and between a cheap
+  task's optimum and the full task's) are below the noise the model fits.
 * **Point and task (BOCA, Kandasamy et al. 2017):** the point maximizes the *full-task* expected
   improvement under the multi-fidelity model (what matters is the full task), maximized over a
   discrete set (scrambled Sobol points plus perturbations of the incumbents, refined twice around the
@@ -127,9 +127,8 @@ def _cheapest(tasks: Sequence[Task]) -> Task:
 
 
 def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
-    """Successful observations with a task and the optimized metric, and their signed values, warped as the
-    single-task GP warps a skewed objective (:func:`assay.engine.gp.warp`, monotone)."""
-    from assay.engine.gp import warp
+    """Successful observations with a task and the optimized metric, and their signed values (larger is
+    better), warped when their long tail is on the bad side (:func:`_warp`)."""
 
     metric = next(m for m in problem.metrics if m.strategy == "optimize")
     keep, ys = [], []
@@ -139,7 +138,25 @@ def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
             continue
         keep.append(o)
         ys.append(v if metric.objective == "maximize" else -v)
-    return keep, warp(np.asarray(ys, dtype=float))
+    return keep, _warp(np.asarray(ys, dtype=float))
+
+
+def _warp(y: np.ndarray) -> np.ndarray:
+    """The single-task GP's warp (:func:`assay.engine.gp.warp`: standardized, then Yeo-Johnson; monotone) when
+    the signed values ``y`` have a long tail of *bad* values (negative skew), else ``y``.
+
+    A bad tail (Branin's values up to ~300 around an optimum of 0.4; the log-loss of diverged trainings) sets
+    the GP's scale and noise and hides the differences near the optimum; the warp spreads them. A good tail
+    (Hartmann: most of the space near 0, the optimum at -3.3) is where the optimum is, and the warp would
+    compress it.
+    """
+    from scipy import stats
+
+    from assay.engine.gp import warp
+
+    if len(y) < 8 or np.ptp(y) == 0 or not stats.skew(y) < 0:
+        return y
+    return warp(y)
 
 
 def _inputs(problem: Problem, obs: list[Observation]) -> np.ndarray:
