@@ -129,7 +129,6 @@ def _cheapest(tasks: Sequence[Task]) -> Task:
 def _data(problem: Problem) -> tuple[list[Observation], np.ndarray]:
     """Successful observations with a task and the optimized metric, and their signed values (larger is
     better), warped when their long tail is on the bad side (:func:`_warp`)."""
-
     metric = next(m for m in problem.metrics if m.strategy == "optimize")
     keep, ys = [], []
     for o in problem.observations:
