@@ -152,31 +152,43 @@ def _digits() -> tuple[np.ndarray, ...]:
     return Xt[order], Xv, yt[order], yv
 
 
+MLP_EPOCHS = 40
+
+
+def _mlp(x: dict[str, Any], batch_size: int, **kw: Any) -> Any:
+    """The benchmark's MLP (one hidden layer, Adam) for hyperparameters ``x``."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(x["hidden"],), alpha=x["alpha"], learning_rate_init=x["learning_rate"],
+                         batch_size=batch_size, random_state=0, **kw)
+
+
+def _val_loss(model: Any) -> float:
+    from sklearn.metrics import log_loss
+
+    _, Xv, _, yv = _digits()
+    return float(log_loss(yv, model.predict_proba(Xv), labels=list(range(10))))
+
+
 @functools.lru_cache(maxsize=8192)
 def _mlp_loss(key: tuple[tuple[str, Any], ...], s: float) -> float:
-    """Validation log-loss of an MLP trained 40 epochs on the first ``s`` of the (shuffled) training set."""
+    """Validation log-loss of an MLP trained ``MLP_EPOCHS`` epochs on the first ``s`` of the (shuffled) training set."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import log_loss
-    from sklearn.neural_network import MLPClassifier
 
     x = dict(key)
-    Xt, Xv, yt, yv = _digits()
+    Xt, _, yt, _ = _digits()
     n = round(s * len(yt))
-    model = MLPClassifier(hidden_layer_sizes=(x["hidden"],), alpha=x["alpha"], learning_rate_init=x["learning_rate"],
-                          batch_size=min(x["batch_size"], n), max_iter=40, random_state=0)
+    model = _mlp(x, min(x["batch_size"], n), max_iter=MLP_EPOCHS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(Xt[:n], yt[:n])
-    return float(log_loss(yv, model.predict_proba(Xv), labels=list(range(10))))
+    return _val_loss(model)
 
 
 def mlp_digits(x: dict[str, Any], s: float) -> float:
     return _mlp_loss(tuple(sorted(x.items())), s)
-
-
-MLP_EPOCHS = 40
 
 
 @functools.lru_cache(maxsize=4096)
@@ -188,19 +200,15 @@ def _mlp_curve(key: tuple[tuple[str, Any], ...]) -> tuple[float, ...]:
     """
     import warnings
 
-    from sklearn.metrics import log_loss
-    from sklearn.neural_network import MLPClassifier
-
     x = dict(key)
-    Xt, Xv, yt, yv = _digits()
-    model = MLPClassifier(hidden_layer_sizes=(x["hidden"],), alpha=x["alpha"], learning_rate_init=x["learning_rate"],
-                          batch_size=x["batch_size"], random_state=0)
+    Xt, _, yt, _ = _digits()
+    model = _mlp(x, x["batch_size"])
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # saturated softmax on wild learning rates: a bad loss, not an error
         for _ in range(MLP_EPOCHS):
             model.partial_fit(Xt, yt, classes=list(range(10)))
-            out.append(float(log_loss(yv, model.predict_proba(Xv), labels=list(range(10)))))
+            out.append(_val_loss(model))
     return tuple(out)
 
 
