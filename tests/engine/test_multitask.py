@@ -236,7 +236,8 @@ def test_kept_cheap_tasks_that_do_not_predict_the_full_task_hand_over_to_full_ta
     p = problem(noise, observation_budget=60)
     assert multitask.task_verdicts(p)[0.1][0] == "kept"
     why = multitask._cheap_tasks_unhelpful(p)
-    with_cheap, alone = (float(v) for v in why.split("points ")[1].replace(" without", "").split(" with them, "))
+    numbers = why.removesuffix("; final").split("points ")[1].replace(" without", "")
+    with_cheap, alone = (float(v) for v in numbers.split(" with them, "))
     assert alone >= with_cheap + multitask.LOO_MARGIN
     (c,) = suggest(p, 1)
     assert c.task == TASKS[2] and "full-task BO (the cheap tasks do not help" in c.source
@@ -249,6 +250,23 @@ def test_kept_cheap_tasks_that_do_not_predict_the_full_task_hand_over_to_full_ta
     assert "full-task BO" not in c.source
     few = _kept_history(lambda a, rng: float(rng.normal(60, 50)), n_full=multitask.LOO_MIN - 1)
     assert multitask._cheap_tasks_unhelpful(problem(few, observation_budget=60)) == ""
+
+
+def test_the_leave_one_out_verdict_at_the_first_full_task_points_is_final() -> None:
+    """Cheap runs that are noise hand over to full-task BO at LOO_MIN full-task points; whatever the
+    later full-task points say, the verdict on the first LOO_MIN of them stands (re-judged, not stored)."""
+    rng = np.random.default_rng(7)
+    obs = _kept_history(lambda a, rng: float(rng.normal(60, 50)), n_full=multitask.LOO_MIN)
+    first = multitask._cheap_tasks_unhelpful(problem(obs, observation_budget=200))
+    assert f"at the {multitask.LOO_MIN} full-task points" in first and "final" not in first
+    for _ in range(10):  # later full-task runs, each with an equal cheap run beside it
+        a = {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}
+        observe(obs, a, TASKS[2])
+        obs.append(Observation(len(obs) + 1, 1, a, (MetricValue("y", obs[-1].values[0].value),), task=TASKS[0]))
+    later = problem(obs, observation_budget=200)
+    assert multitask._cheap_tasks_unhelpful(later) == f"{first}; final"
+    (c,) = suggest(later, 1)
+    assert c.task == TASKS[2] and f"full-task BO ({first}; final)" in c.source, c.source
 
 
 def test_leave_one_out_log_density_matches_refitting_without_each_point() -> None:

@@ -283,7 +283,34 @@ def _single_task(problem: Problem, n: int, why: str, left: float, fresh_start: b
 
 def _cheap_tasks_unhelpful(problem: Problem) -> str:
     """Why the cheap tasks no longer help predict the full task ("" while they do, or while fewer than
-    ``LOO_MIN`` full-task points allow no judgement)."""
+    ``LOO_MIN`` full-task points allow no judgement).
+
+    The check on the data before the ``LOO_MIN + 1``-th full-task observation is final: once the full-task
+    GP predicted clearly better with ``LOO_MIN`` full-task points, the cheap tasks stay out (else a few
+    model-chosen full-task points near the cheap tasks' optimum make them look helpful again, and the
+    search goes back to them). Later data are judged afresh at each suggestion. Stateless: the prefix is
+    re-judged every time.
+    """
+    prefix = _up_to_full(problem, LOO_MIN)
+    first = "" if prefix is None else _loo_verdict(prefix)
+    return f"{first}; final" if first else _loo_verdict(problem)
+
+
+def _up_to_full(problem: Problem, k: int) -> Problem | None:
+    """``problem`` with only the observations made before its ``k + 1``-th successful full-task one, and no
+    open suggestions (``None`` while there is no such observation)."""
+    from dataclasses import replace
+
+    obs, _ = _data(problem)
+    full = [o for o in obs if o.task is not None and o.task.cost >= 1.0]
+    if len(full) <= k:
+        return None
+    end = next(i for i, o in enumerate(problem.observations) if o is full[k])
+    return replace(problem, observations=list(problem.observations[:end]), pending=[], pending_tasks=())
+
+
+def _loo_verdict(problem: Problem) -> str:
+    """The leave-one-out comparison of :func:`_cheap_tasks_unhelpful` on ``problem``'s data."""
     obs, y = _data(problem)
     full = np.array([o.task is not None and o.task.cost >= 1.0 for o in obs])
     if full.sum() < LOO_MIN or np.ptp(y[full]) == 0 or full.all():
