@@ -7,6 +7,8 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   RBF kernel over the parameters times a *downsampling kernel* over the cost (Klein et al. 2017),
   which models the deviation of a cheap task from the full task as shrinking to zero at cost 1.
   Every cheap observation informs the full task as far as the fitted kernel says they correlate.
+  Each task has its own noise level (``base + extra x (1 - cost)``, both fitted), so a noisy cheap
+  task does not blur the full-task measurements.
   (Chosen over the product-RBF ``SingleTaskGP``, the linear-truncated fidelity kernel and a
   ``MultiTaskGP`` on held-out full-task rank correlation and fit time; see docs/benchmarks.md.)
 * **Outcomes** with a long tail of bad values are warped as the single-task GP warps a skewed objective
@@ -341,7 +343,7 @@ def loo_log_density(model: Any, rows: np.ndarray | None = None) -> float:
 
     with torch.no_grad():
         X, y = model.train_inputs[0], model.train_targets
-        K = model.covar_module(X).to_dense() + torch.diag_embed(model.likelihood.noise.expand(y.shape[-1]))
+        K = model.covar_module(X).to_dense() + model.likelihood.noise_covar(X, shape=y.shape).to_dense()
         k_inv = torch.cholesky_inverse(torch.linalg.cholesky(K))
         a = k_inv @ (y - model.mean_module(X))
         d = torch.diagonal(k_inv)
@@ -635,7 +637,38 @@ def _mf_model(x: np.ndarray, y: np.ndarray) -> Any:
     tx = torch.as_tensor(x, dtype=torch.double)
     ty = torch.as_tensor(y, dtype=torch.double).unsqueeze(-1)
     return SingleTaskMultiFidelityGP(tx, ty, data_fidelities=[x.shape[1] - 1], linear_truncated=False,
-                                     outcome_transform=Standardize(m=1))
+                                     outcome_transform=Standardize(m=1),
+                                     likelihood=_task_likelihood(x.shape[1] - 1))
+
+
+def _task_likelihood(column: int) -> Any:
+    """A Gaussian likelihood whose noise variance grows as the task gets cheaper: ``base + extra x (1 - cost)``,
+    ``cost`` read from input ``column``; both variances fitted, each with BoTorch's LogNormal(-4, 1) noise prior.
+
+    One noise level for every task lets a noisy cheap task (a 5-epoch training, a boosting run cut short)
+    blur the full task: the fitted noise is the cheap task's, and the model can then neither trust the
+    full-task measurements nor tell the best full-task points apart.
+    """
+    import torch
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.likelihoods import GaussianLikelihood
+    from gpytorch.likelihoods.noise_models import MultitaskHomoskedasticNoise
+    from gpytorch.priors import LogNormalPrior
+    from linear_operator.operators import DiagLinearOperator
+
+    class TaskNoise(MultitaskHomoskedasticNoise):  # type: ignore[misc]
+        def forward(self, *params: Any, shape: Any = None, **kwargs: Any) -> Any:
+            if "noise" in kwargs:
+                return DiagLinearOperator(kwargs["noise"])
+            x = params[0] if torch.is_tensor(params[0]) else params[0][0]
+            base, extra = self.noise[..., 0:1], self.noise[..., 1:2]
+            return DiagLinearOperator(base + extra * (1.0 - x[..., column]))
+
+    prior = LogNormalPrior(loc=-4.0, scale=1.0)
+    lik = GaussianLikelihood()
+    lik.noise_covar = TaskNoise(2, noise_prior=prior,
+                                noise_constraint=GreaterThan(1e-4, transform=None, initial_value=prior.mode))
+    return lik
 
 
 def _mf_optimize(model: Any, maxiter: int, key: str) -> None:
