@@ -47,7 +47,8 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   GP predicts better by at least ``LOO_MARGIN`` (nats per point), the cheap data only blur the full-task
   picture where the search now is (their ranking differs among good configurations), and the suggestion
   is single-task BO on the full-task data (no restart: those points came from a model that was not
-  misled); the comparison is made afresh at each suggestion.
+  misled). A hand-over decided on the data before the ``LOO_MIN + 1``-th full-task point is final; later
+  comparisons are made afresh at each suggestion.
 * **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
   covers a reserve, every suggestion runs on the full task: the recommendation while it is
   unmeasured, then full-task expected improvement.
