@@ -169,6 +169,24 @@ def test_a_misleading_cheap_task_is_dropped_and_the_search_falls_back_to_full_ta
     assert "full-task BO" in c.source and "Sobol restart" not in c.source
 
 
+def test_the_model_consents_to_dropping_a_misleading_cheap_task() -> None:
+    """With the cost-0.3 task measured as well, the misleading cost-0.1 task is judged against the model
+    without it: the model predicts the full task at the pairs worse with the misleading data, so the rank
+    disagreement drops it."""
+    obs = _paired_history(-1.0)
+    rng = np.random.default_rng(0)
+    mid: list[Observation] = []
+    for _ in range(4):
+        observe(mid, {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}, TASKS[1])
+    obs = [Observation(i + 1, 1, o.assignments, o.values, task=o.task) for i, o in enumerate(obs[:6] + mid + obs[6:])]
+    p = problem(obs, observation_budget=40)
+    pairs = [(SPACE.key(o.assignments), 0.0, 0.0, len(obs) - 1) for o in obs if o.task == TASKS[2]]
+    assert multitask._pair_evidence(p, 0.1, set(), pairs[:multitask.EARLY_PAIRS]) < 0
+    assert multitask.task_verdicts(p)[0.1] == ("dropped", pytest.approx(-1.0), multitask.EARLY_PAIRS)
+    # the ranks alone decide when the model could only be compared with a GP on a few full-task points
+    assert multitask._pair_evidence(problem(_paired_history(-1.0)), 0.1, set(), pairs) == -math.inf
+
+
 def _pairs_ranked(cheap_ranks: list[int]) -> list[Observation]:
     """A cheap start, then full-task runs each paired with a cheap run whose value has the given rank
     (0 = best) among the pairs, while the full-task values are ranked in the order of the runs."""
@@ -188,6 +206,36 @@ def test_the_sequential_verdict_waits_while_the_evidence_is_weak() -> None:
     # the first decisive prefix counts: (2, 0, 1) is rho -0.5 at three pairs, whatever follows
     assert multitask.task_verdicts(problem(_pairs_ranked([2, 0, 1, 3, 4])))[0.1] == ("dropped", -0.5, 3)
     assert multitask.task_verdicts(problem(_pairs_ranked([0, 1, 3, 2, 4])))[0.1] == ("kept", pytest.approx(0.9), 5)
+
+
+#: A benchmark run (multi-fidelity Branin, seed 6) up to its third paired point: (x1, x2, task index). The
+#: three full-task runs sit near the optimum at (pi, 2.275), where the cost-0.1 task ranks them backwards.
+_BRANIN_SEED_6 = [
+    (9.49, 4.26, 0), (-1.99, 14.538, 0), (0.925, 2.415, 0), (4.437, 9.001, 0), (3.21, 1.465, 0), (-0.778, 9.864, 0),
+    (6.053, 2.009, 0), (3.261, 0.0, 0), (3.385, 2.278, 0), (3.273, 2.365, 1), (2.888, 3.101, 0), (3.274, 2.535, 2),
+    (3.274, 2.535, 0), (2.857, 3.226, 0), (2.798, 2.828, 0), (2.816, 2.756, 0), (2.832, 2.659, 1), (3.294, 3.434, 0),
+    (3.313, 1.752, 1), (3.273, 2.365, 2), (3.273, 2.365, 0), (3.605, 2.083, 0), (3.132, 2.004, 0), (3.146, 1.989, 1),
+    (3.16, 2.074, 0), (10.0, 9.302, 0), (3.159, 2.025, 2), (3.159, 2.025, 0)]
+
+
+def test_a_rank_disagreement_the_model_explains_keeps_the_cheap_task() -> None:
+    """Three pairs ranked backwards drop a cheap task only when the model agrees that the task's data make
+    its full-task predictions there worse. Near Branin's optimum the cost-0.1 task's bias misorders three
+    neighbouring points (rank correlation -0.5), but with its data the model predicts the full-task values
+    better than without them, so the task stays in use and is judged on more pairs."""
+    from scipy.stats import spearmanr
+
+    obs: list[Observation] = []
+    for x1, x2, t in _BRANIN_SEED_6:
+        observe(obs, {"x1": x1, "x2": x2}, TASKS[t])
+    full = [o for o in obs if o.task == TASKS[2]]
+    cheap = {SPACE.key(o.assignments): o.values[0].value for o in obs if o.task == TASKS[0]}
+    rho = spearmanr([o.values[0].value for o in full], [cheap[SPACE.key(o.assignments)] for o in full])[0]
+    assert rho <= multitask.RHO_EARLY  # the ranks alone would drop the task
+    p = problem(obs, observation_budget=20)
+    assert multitask.task_verdicts(p)[0.1] == ("open", pytest.approx(rho), multitask.EARLY_PAIRS)
+    (c,) = suggest(p, 1)
+    assert c.task.cost < 1.0 and "expected improvement" in c.source  # the model's choice, not a restart
 
 
 def test_long_cheap_stretches_end_in_a_full_task_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,15 +31,20 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   cost was spent on model-chosen cheap runs since the last full-task run; otherwise the expected-
   improvement point itself (also on the full task after ``FORCE_FULL_AFTER`` cost of cheap runs).
 * **Is a cheap task informative? (paired runs):** at the first ``PAIRS`` full-task runs, the cheapest
-  task still in use is also measured at the same point (cost: its own, e.g. 0.1 per pair). Its Spearman
-  rank correlation with the full task there (where the search looks, which is where a misleading
-  fidelity hurts) decides sequentially: at most ``RHO_EARLY`` with ``EARLY_PAIRS`` or more pairs, or below
-  ``RHO_MIN`` at ``PAIRS`` pairs, the task is *dropped* (its data no longer enter the model, it is never
-  suggested again) and the next cheapest task is judged the same way; otherwise, at ``PAIRS`` pairs, it
-  is kept, together with every costlier task. With every cheap task dropped the experiment continues as
-  single-task BO on its full-task observations (the engine of :mod:`assay.engine.strategy`) after a
-  full-task Sobol restart of ``RESTART`` points, so a misleading fidelity costs the pairs and the cheap
-  runs before the verdict, not the whole budget.
+  task still in use is also measured at the same point (cost: its own, e.g. 0.1 per pair). It is judged
+  sequentially on those pairs (where the search looks, which is where a misleading fidelity hurts), by two
+  kinds of evidence that must agree: its Spearman rank correlation with the full task (at most
+  ``RHO_EARLY`` with ``EARLY_PAIRS`` or more pairs, or below ``RHO_MIN`` at ``PAIRS`` pairs), and the
+  model's own test (the multi-fidelity model predicts the full-task values at the pairs worse with the
+  task's data than without them, i.e. with the other cheap tasks in use only; leave-one-out, as below; with no
+  other cheap task measured the ranks decide alone until ``LOO_MIN`` full-task points back a full-task GP).
+  Ranks of three to five clustered points are weak evidence alone, and a cheap task whose bias misorders
+  neighbouring points near the optimum is often what the model needs there. When both agree, the task is
+  *dropped* (its data no longer enter the model, it is never suggested again) and the next cheapest task is
+  judged the same way; otherwise, at ``PAIRS`` pairs, it is kept, together with every costlier task. With
+  every cheap task dropped the experiment continues as single-task BO on its full-task observations (the
+  engine of :mod:`assay.engine.strategy`) after a full-task Sobol restart of ``RESTART`` points, so a
+  misleading fidelity costs the pairs and the cheap runs before the verdict, not the whole budget.
 * **Do the kept cheap tasks still help? (prediction):** paired ranks judge a task once, on a few points.
   Later, from ``LOO_MIN`` full-task observations on, each suggestion compares how well two models predict
   the full-task values: the multi-fidelity model on all the data, and a GP on the full-task data alone
@@ -209,40 +214,88 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
     """Per cheap task cost: ``(verdict, rho, pairs)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``.
 
     Cheap tasks are judged cheapest first on the points measured on both them and the full task (the
-    first ``PAIRS`` such full-task points, so a verdict never changes once made). Sequentially: the first
-    prefix of ``EARLY_PAIRS`` or more pairs whose Spearman correlation is at most ``RHO_EARLY`` drops the
-    task; at ``PAIRS`` pairs, a correlation below ``RHO_MIN`` drops it and any other keeps it. A kept task
-    keeps every costlier one; a task is only judged once all cheaper ones are dropped.
+    first ``PAIRS`` such full-task points, so a verdict never changes once made). Sequentially, on the first
+    ``k`` pairs (``k >= EARLY_PAIRS``), a task is dropped when two kinds of evidence agree that it misleads:
+
+    * its Spearman rank correlation with the full task there is at most ``RHO_EARLY`` (or below ``RHO_MIN``
+      at ``PAIRS`` pairs), and
+    * the multi-fidelity model predicts the full-task values at those pairs worse with the task's data than
+      without them (:func:`_pair_evidence`, on the data up to the ``k``-th pair).
+
+    At ``PAIRS`` pairs a task that was not dropped is kept. A kept task keeps every costlier one; a task is
+    only judged once all cheaper ones are dropped. With few pairs a rank correlation alone is weak (with
+    three pairs, rho <= -0.5 has probability 1/2 for unrelated values), and a cheap task whose bias misorders
+    a few neighbouring points near the optimum may still be what the model needs there.
     """
     from scipy.stats import spearmanr
 
     obs, y = _data(problem)
     space = problem.space
-    full = [(space.key(o.assignments), v) for o, v in zip(obs, y, strict=True)
+    at = {id(o): i for i, o in enumerate(problem.observations)}
+    full = [(space.key(o.assignments), v, at[id(o)]) for o, v in zip(obs, y, strict=True)
             if o.task.cost >= 1.0]  # type: ignore[union-attr]
     out: dict[float, tuple[str, float, int]] = {}
-    judging = True
+    gone: set[float] = set()
     for cost in sorted({t.cost for t in problem.tasks if t.cost < 1.0}):
-        if not judging:
+        if len(gone) < len(out):  # a cheaper task was kept
             out[cost] = ("kept", math.nan, 0)
             continue
-        cheap = {space.key(o.assignments): v for o, v in zip(obs, y, strict=True)
-                 if o.task.cost == cost}  # type: ignore[union-attr]
-        pairs = [(cheap[k], v) for k, v in full if k in cheap][:PAIRS]
+        cheap: dict[Any, tuple[float, int]] = {}
+        for o, v in zip(obs, y, strict=True):
+            if o.task.cost == cost:  # type: ignore[union-attr]
+                cheap.setdefault(space.key(o.assignments), (v, at[id(o)]))
+        pairs = [(k, cheap[k][0], v, max(i, cheap[k][1])) for k, v, i in full if k in cheap][:PAIRS]
         verdict = ("open", math.nan, len(pairs))
         for k in range(min(EARLY_PAIRS, PAIRS), len(pairs) + 1):  # sequential: the first decisive prefix
-            a, b = np.array(pairs[:k]).T
+            _, a, b, _ = zip(*pairs[:k], strict=True)
             rho = float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
             rho = 0.0 if not math.isfinite(rho) else rho
-            if k >= PAIRS:
-                verdict = ("kept" if rho >= RHO_MIN else "dropped", rho, k)
-            elif rho <= RHO_EARLY:
-                verdict = ("dropped", rho, k)
-            if verdict[0] != "open":
-                break
+            if rho <= RHO_EARLY or (k >= PAIRS and rho < RHO_MIN):
+                if _pair_evidence(problem, cost, gone, pairs[:k]) < 0:
+                    verdict = ("dropped", rho, k)
+                    break
+            verdict = ("kept" if k >= PAIRS else "open", rho, k)
         out[cost] = verdict
-        judging = verdict[0] == "dropped"
+        if verdict[0] == "dropped":
+            gone.add(cost)
     return out
+
+
+def _pair_evidence(problem: Problem, cost: float, gone: set[float], pairs: list[tuple[Any, ...]]) -> float:
+    """How much better the cost-``cost`` task's data make the model predict the full task at ``pairs``: the
+    mean leave-one-out log density (:func:`loo_log_density`) of those full-task values under the
+    multi-fidelity model with the task's data minus without them (tasks in ``gone`` left out of both), on
+    the observations up to the last of the pairs. A full-task row left out keeps its cheap twin, so this is
+    how well the cheap value at a point, together with the rest, predicts the full value there. Without any
+    other cheap task the comparison is with the single-task GP on the full-task data, which needs ``LOO_MIN``
+    full-task points as in :func:`_cheap_tasks_unhelpful`. ``-inf`` (no objection to the rank verdict) when
+    there is nothing to compare with or a model cannot be fitted.
+    """
+    from dataclasses import replace
+
+    from assay.engine import gp
+
+    end = max(p[3] for p in pairs) + 1
+    sub = replace(problem, observations=[o for o in problem.observations[:end]
+                                         if o.task is not None and o.task.cost not in gone],
+                  pending=[], pending_tasks=())
+    obs, y = _data(sub)
+    keys = {p[0] for p in pairs}
+    costs = np.array([o.task.cost for o in obs])  # type: ignore[union-attr]
+    paired = np.array([c >= 1.0 and problem.space.key(o.assignments) in keys for o, c in zip(obs, costs,
+                                                                                              strict=True)])
+    x, other = _inputs(sub, obs), costs != cost
+    try:
+        with_it = loo_log_density(_fit(x, y), np.flatnonzero(paired))
+        if (costs[other] < 1.0).any():
+            without = loo_log_density(_fit(x[other], y[other]), np.flatnonzero(paired[other]))
+        elif (full := costs >= 1.0).sum() >= LOO_MIN:
+            without = loo_log_density(gp.fit_gp(x[full, :-1], y[full]), np.flatnonzero(paired[full]))
+        else:  # a GP on fewer full-task points has its hyperparameters from the prior: no comparison
+            return -math.inf
+    except Exception:
+        return -math.inf
+    return with_it - without
 
 
 def _without_dropped(problem: Problem) -> tuple[Problem, str]:
@@ -253,7 +306,8 @@ def _without_dropped(problem: Problem) -> tuple[Problem, str]:
     dropped = {c for c, (v, _, _) in verdicts.items() if v == "dropped"}
     if not dropped:
         return problem, ""
-    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points)"
+    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points, "
+                    "which the model predicts better without it)"
                     for c, (v, r, n) in verdicts.items() if v == "dropped")
     keep = [o for o in problem.observations if o.task is None or o.task.cost not in dropped]
     pend = [(a, t) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost not in dropped]
