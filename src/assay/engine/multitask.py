@@ -210,8 +210,9 @@ def _initial(problem: Problem, n: int, n_data: int) -> list[Candidate] | None:
     return out
 
 
-def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
-    """Per cheap task cost: ``(verdict, rho, pairs)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``.
+def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]]:
+    """Per cheap task cost: ``(verdict, rho, pairs, evidence)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``;
+    ``evidence`` is the model's (:func:`_pair_evidence`, nats per pair) where the ranks asked it, else NaN.
 
     Cheap tasks are judged cheapest first on the points measured on both them and the full task (the
     first ``PAIRS`` such full-task points, so a verdict never changes once made). Sequentially, on the first
@@ -234,27 +235,29 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int]]:
     at = {id(o): i for i, o in enumerate(problem.observations)}
     full = [(space.key(o.assignments), v, at[id(o)]) for o, v in zip(obs, y, strict=True)
             if o.task.cost >= 1.0]  # type: ignore[union-attr]
-    out: dict[float, tuple[str, float, int]] = {}
+    out: dict[float, tuple[str, float, int, float]] = {}
     gone: set[float] = set()
     for cost in sorted({t.cost for t in problem.tasks if t.cost < 1.0}):
         if len(gone) < len(out):  # a cheaper task was kept
-            out[cost] = ("kept", math.nan, 0)
+            out[cost] = ("kept", math.nan, 0, math.nan)
             continue
         cheap: dict[Any, tuple[float, int]] = {}
         for o, v in zip(obs, y, strict=True):
             if o.task.cost == cost:  # type: ignore[union-attr]
                 cheap.setdefault(space.key(o.assignments), (v, at[id(o)]))
         pairs = [(k, cheap[k][0], v, max(i, cheap[k][1])) for k, v, i in full if k in cheap][:PAIRS]
-        verdict = ("open", math.nan, len(pairs))
+        verdict: tuple[str, float, int, float] = ("open", math.nan, len(pairs), math.nan)
         for k in range(min(EARLY_PAIRS, PAIRS), len(pairs) + 1):  # sequential: the first decisive prefix
             _, a, b, _ = zip(*pairs[:k], strict=True)
             rho = float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
             rho = 0.0 if not math.isfinite(rho) else rho
+            evidence = math.nan
             if rho <= RHO_EARLY or (k >= PAIRS and rho < RHO_MIN):
-                if _pair_evidence(problem, cost, gone, pairs[:k]) < 0:
-                    verdict = ("dropped", rho, k)
+                evidence = _pair_evidence(problem, cost, gone, pairs[:k])
+                if not evidence >= 0:  # the model agrees, or has nothing to compare with (NaN)
+                    verdict = ("dropped", rho, k, evidence)
                     break
-            verdict = ("kept" if k >= PAIRS else "open", rho, k)
+            verdict = ("kept" if k >= PAIRS else "open", rho, k, evidence)
         out[cost] = verdict
         if verdict[0] == "dropped":
             gone.add(cost)
@@ -268,8 +271,8 @@ def _pair_evidence(problem: Problem, cost: float, gone: set[float], pairs: list[
     the observations up to the last of the pairs. A full-task row left out keeps its cheap twin, so this is
     how well the cheap value at a point, together with the rest, predicts the full value there. Without any
     other cheap task the comparison is with the single-task GP on the full-task data, which needs ``LOO_MIN``
-    full-task points as in :func:`_cheap_tasks_unhelpful`. ``-inf`` (no objection to the rank verdict) when
-    there is nothing to compare with or a model cannot be fitted.
+    full-task points as in :func:`_cheap_tasks_unhelpful`. NaN (no objection to the rank verdict) when there
+    is nothing to compare with or a model cannot be fitted.
     """
     from dataclasses import replace
 
@@ -292,9 +295,9 @@ def _pair_evidence(problem: Problem, cost: float, gone: set[float], pairs: list[
         elif (full := costs >= 1.0).sum() >= LOO_MIN:
             without = loo_log_density(gp.fit_gp(x[full, :-1], y[full]), np.flatnonzero(paired[full]))
         else:  # a GP on fewer full-task points has its hyperparameters from the prior: no comparison
-            return -math.inf
+            return math.nan
     except Exception:
-        return -math.inf
+        return math.nan
     return with_it - without
 
 
@@ -303,12 +306,13 @@ def _without_dropped(problem: Problem) -> tuple[Problem, str]:
     from dataclasses import replace
 
     verdicts = task_verdicts(problem)
-    dropped = {c for c, (v, _, _) in verdicts.items() if v == "dropped"}
+    dropped = {c for c, (v, *_) in verdicts.items() if v == "dropped"}
     if not dropped:
         return problem, ""
-    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points, "
-                    "which the model predicts better without it)"
-                    for c, (v, r, n) in verdicts.items() if v == "dropped")
+    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points; "
+                    + (f"the model predicts the full task there {-e:.2f} nats per pair better without it)"
+                       if math.isfinite(e) else "no model to compare with yet)")
+                    for c, (v, r, n, e) in verdicts.items() if v == "dropped")
     keep = [o for o in problem.observations if o.task is None or o.task.cost not in dropped]
     pend = [(a, t) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost not in dropped]
     return replace(problem, tasks=tuple(t for t in problem.tasks if t.cost not in dropped), observations=keep,
@@ -434,7 +438,7 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
             problem.observation_budget - budget_used(problem) <= reserve(problem):
         return []  # the final reserve is for the full task
     verdicts = task_verdicts(problem)
-    open_ = [c for c, (v, _, _) in verdicts.items() if v == "open"]
+    open_ = [c for c, (v, *_) in verdicts.items() if v == "open"]
     if not open_:
         return []
     cost = open_[0]
