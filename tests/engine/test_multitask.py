@@ -181,13 +181,14 @@ def test_the_model_consents_to_dropping_a_misleading_cheap_task() -> None:
         observe(mid, {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}, TASKS[1])
     obs = [Observation(i + 1, 1, o.assignments, o.values, task=o.task) for i, o in enumerate(obs[:6] + mid + obs[6:])]
     p = problem(obs, observation_budget=40)
-    pairs = [(SPACE.key(o.assignments), 0.0, 0.0, len(obs) - 1) for o in obs if o.task == TASKS[2]]
-    assert multitask._pair_evidence(p, 0.1, set(), pairs[:multitask.EARLY_PAIRS]) < 0
+    paired = [SPACE.key(o.assignments) for o in obs if o.task == TASKS[2]]
+    assert multitask._pair_evidence(p, 0.1, set(), set(paired[:multitask.EARLY_PAIRS]), len(obs)) < 0
     assert multitask.task_verdicts(p)[0.1][:3] == ("dropped", pytest.approx(-1.0), multitask.EARLY_PAIRS)
     why = multitask._without_dropped(p)[1]  # what the suggestions' ``source`` will say
     assert why.startswith("cost-0.1 task dropped (rank correlation -1.00") and "better without it" in why
     # the ranks alone decide when the model could only be compared with a GP on a few full-task points
-    assert math.isnan(multitask._pair_evidence(problem(_paired_history(-1.0)), 0.1, set(), pairs))
+    alone = _paired_history(-1.0)
+    assert math.isnan(multitask._pair_evidence(problem(alone), 0.1, set(), set(paired), len(alone)))
 
 
 def _pairs_ranked(cheap_ranks: list[int]) -> list[Observation]:
@@ -203,11 +204,11 @@ def _pairs_ranked(cheap_ranks: list[int]) -> list[Observation]:
 
 
 def test_the_sequential_verdict_waits_while_the_evidence_is_weak() -> None:
-    assert multitask.task_verdicts(problem(_pairs_ranked([2, 1, 0])))[0.1] [:3] == ("dropped", -1.0, 3)
+    assert multitask.task_verdicts(problem(_pairs_ranked([2, 1, 0])))[0.1][:3] == ("dropped", -1.0, 3)
     assert multitask.task_verdicts(problem(_pairs_ranked([0, 2, 1])))[0.1][::2] == ("open", 3)  # rho 0.5
     assert multitask.task_verdicts(problem(_pairs_ranked([1, 0, 3, 2])))[0.1][::2] == ("open", 4)  # rho 0.6
     # the first decisive prefix counts: (2, 0, 1) is rho -0.5 at three pairs, whatever follows
-    assert multitask.task_verdicts(problem(_pairs_ranked([2, 0, 1, 3, 4])))[0.1] [:3] == ("dropped", -0.5, 3)
+    assert multitask.task_verdicts(problem(_pairs_ranked([2, 0, 1, 3, 4])))[0.1][:3] == ("dropped", -0.5, 3)
     assert multitask.task_verdicts(problem(_pairs_ranked([0, 1, 3, 2, 4])))[0.1][:3] == ("kept", pytest.approx(0.9), 5)
 
 

@@ -253,7 +253,8 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]
             rho = 0.0 if not math.isfinite(rho) else rho
             evidence = math.nan
             if rho <= RHO_EARLY or (k >= PAIRS and rho < RHO_MIN):
-                evidence = _pair_evidence(problem, cost, gone, pairs[:k])
+                evidence = _pair_evidence(problem, cost, gone, {p[0] for p in pairs[:k]},
+                                          max(p[3] for p in pairs[:k]) + 1)
                 if not evidence >= 0:  # the model agrees, or has nothing to compare with (NaN)
                     verdict = ("dropped", rho, k, evidence)
                     break
@@ -264,11 +265,11 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]
     return out
 
 
-def _pair_evidence(problem: Problem, cost: float, gone: set[float], pairs: list[tuple[Any, ...]]) -> float:
-    """How much better the cost-``cost`` task's data make the model predict the full task at ``pairs``: the
-    mean leave-one-out log density (:func:`loo_log_density`) of those full-task values under the
-    multi-fidelity model with the task's data minus without them (tasks in ``gone`` left out of both), on
-    the observations up to the last of the pairs. A full-task row left out keeps its cheap twin, so this is
+def _pair_evidence(problem: Problem, cost: float, gone: set[float], keys: set[Any], end: int) -> float:
+    """How much better the cost-``cost`` task's data make the model predict the full task at the paired points
+    ``keys`` (space keys): the mean leave-one-out log density (:func:`loo_log_density`) of those full-task
+    values under the multi-fidelity model with the task's data minus without them (tasks in ``gone`` left out
+    of both), on ``problem.observations[:end]``. A full-task row left out keeps its cheap twin, so this is
     how well the cheap value at a point, together with the rest, predicts the full value there. Without any
     other cheap task the comparison is with the single-task GP on the full-task data, which needs ``LOO_MIN``
     full-task points as in :func:`_cheap_tasks_unhelpful`. NaN (no objection to the rank verdict) when there
@@ -278,12 +279,10 @@ def _pair_evidence(problem: Problem, cost: float, gone: set[float], pairs: list[
 
     from assay.engine import gp
 
-    end = max(p[3] for p in pairs) + 1
     sub = replace(problem, observations=[o for o in problem.observations[:end]
                                          if o.task is not None and o.task.cost not in gone],
                   pending=[], pending_tasks=())
     obs, y = _data(sub)
-    keys = {p[0] for p in pairs}
     costs = np.array([o.task.cost for o in obs])  # type: ignore[union-attr]
     paired = np.array([c >= 1.0 and problem.space.key(o.assignments) in keys for o, c in zip(obs, costs,
                                                                                               strict=True)])
