@@ -38,12 +38,24 @@ def problem(obs: list[Observation], **kw) -> Problem:  # type: ignore[no-untyped
     return Problem(**args)  # type: ignore[arg-type]
 
 
-def test_start_is_on_the_cheapest_task() -> None:
+def test_the_start_is_single_task_bo_on_the_cheapest_task_until_the_first_full_task_check() -> None:
+    """Sobol, then the single-task GP, all on the cheapest task; the first full-task run after ``initial_size``
+    runs plus ``VERIFY_AFTER`` cost lands in one of Branin's basins (a full-task value below 1.5, range 0.4-308)."""
     obs: list[Observation] = []
-    for _ in range(multitask.initial_size(problem(obs))):
-        (c,) = suggest(problem(obs), 1)
-        assert c.source == "sobol" and SPACE.satisfies_linear_constraints(c.assignments) and c.task == TASKS[0]
+    n_cheap = multitask.initial_size(problem(obs)) + round(multitask.VERIFY_AFTER / TASKS[0].cost)
+    sources = []
+    for _ in range(n_cheap + 2):
+        (c,) = suggest(problem(obs, observation_budget=20), 1)
+        if c.task == TASKS[2]:
+            break
+        assert c.task == TASKS[0] and "before the first full-task run" in c.source, c.source
+        sources.append(c.source)
         observe(obs, c.assignments, c.task)
+    assert n_cheap <= len(obs) <= n_cheap + 1  # (cost sums in floating point: 10 x 0.1 < 1.0)
+    assert sources[0].endswith("sobol") and sources[-1].endswith("gp:logei"), sources
+    assert min(o.values[0].value for o in obs) < 1.5  # the cheap task's search converged into a basin
+    assert c.task == TASKS[2] and "full-task check of the model's recommendation" in c.source, c.source
+    assert branin(c.assignments["x1"], c.assignments["x2"], 1.0) < 1.5
 
 
 def test_model_based_choices_and_final_full_task_reserve() -> None:
@@ -70,7 +82,11 @@ def test_random_only_and_degenerate_data_still_carry_tasks() -> None:
     for i in range(6):  # all values equal: no model, but still a valid (point, task)
         obs.append(Observation(i + 1, 1, {"x1": float(i), "x2": 1.0}, (MetricValue("y", 1.0),), task=TASKS[0]))
     (c,) = suggest(problem(obs), 1)
-    assert c.task in TASKS and c.source.startswith("random")
+    assert c.task in TASKS and "random" in c.source
+    for task in (TASKS[2], TASKS[0]):  # a full-task run and its pair
+        obs.append(Observation(len(obs) + 1, 1, {"x1": 7.0, "x2": 1.0}, (MetricValue("y", 1.0),), task=task))
+    (c,) = suggest(problem(obs), 1)  # past the start: the multi-fidelity model's own fallback
+    assert c.task in TASKS and c.source.startswith("random: not enough distinct results")
 
 
 def _cost_to_target(tasks: tuple[Task, ...], target: float, max_cost: float, seed: int) -> float:

@@ -54,9 +54,14 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   is single-task BO on the full-task data (no restart: those points came from a model that was not
   misled). A hand-over decided on the data before the ``LOO_MIN + 1``-th full-task point is final; later
   comparisons are made afresh at each suggestion.
-* **Schedule:** the initial design (Sobol) runs on the cheapest task; once the remaining budget only
-  covers a reserve, every suggestion runs on the full task: the recommendation while it is
-  unmeasured, then full-task expected improvement.
+* **Start:** until the first full-task run is due (``initial_size`` runs plus ``VERIFY_AFTER`` cost), the
+  suggestions are single-task BO on the cheapest task (:mod:`assay.engine.strategy`: its Sobol start, then its
+  GP and expected improvement). Before any full-task value the multi-fidelity model knows the cheap task's bias
+  only from its prior, so its full-task expected improvement is the cheap task's with an uninformed variance
+  added everywhere, and it explored where the cheap task's own search converges (docs/benchmarks.md, "Single-task
+  BO on the cheapest task first").
+* **Schedule:** once the remaining budget only covers a reserve, every suggestion runs on the full task: the
+  recommendation while it is unmeasured, then full-task expected improvement.
 
 Pure: numbers in, :class:`Candidate` out; never raises for a valid problem.
 """
@@ -103,7 +108,7 @@ LOO_MARGIN = 0.25
 
 
 def initial_size(problem: Problem) -> int:
-    """Points of the space-filling start (all on the cheapest task but the last)."""
+    """Cheapest-task runs of the start before its further cheap runs count towards ``VERIFY_AFTER``."""
     return max(6, min(20, 2 * problem.space.dim + 2))
 
 
@@ -196,18 +201,24 @@ def suggest(problem: Problem, n: int = 1) -> list[Candidate]:
         return _random(problem, n, f"fallback-random: {type(exc).__name__}: {exc}"[:300], rng)
 
 
-def _initial(problem: Problem, n: int, n_data: int) -> list[Candidate] | None:
-    """Sobol points on the cheapest task while the start is incomplete (``None`` after it)."""
-    n_init = initial_size(problem)
-    if n_data + len(problem.pending) >= n_init and n_data >= 2:
+def _cheap_start(problem: Problem, n: int) -> list[Candidate] | None:
+    """Single-task BO on the cheapest task (:mod:`assay.engine.strategy`, its own space-filling start) until
+    the first full-task run is due: ``None`` once a full-task run exists (observed or open) or
+    ``initial_size`` runs plus ``VERIFY_AFTER`` cost of further cheap runs were made (see the module's "Start")."""
+    from dataclasses import replace
+
+    from assay.engine import strategy
+
+    tasks = [o.task for o in problem.observations] + list(_pending_tasks(problem))
+    if any(t is None or t.cost >= 1.0 for t in tasks) or _cheap_since_full(problem) >= VERIFY_AFTER:
         return None
-    pts = sobol_points(problem.space, problem.n_suggested, n, problem.seed)
-    out = []
-    for a in problem.space.from_unit(pts):
-        if not problem.space.satisfies_linear_constraints(a):
-            return None
-        out.append(Candidate(a, task=_cheapest(problem.tasks), source="sobol"))
-    return out
+    cheap = _cheapest(problem.tasks)
+    sub = replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
+                                                    if o.task is not None and o.task.cost == cheap.cost],
+                  pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
+                           if t.cost == cheap.cost], pending_tasks=())
+    return [replace(c, task=cheap, source=f"multitask: single-task BO on the cost-{cheap.cost:g} task before the "
+                    f"first full-task run: {c.source}") for c in strategy.suggest(sub, n)]
 
 
 def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]]:
@@ -459,7 +470,7 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
 
 
 def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
-    start = _initial(problem, n, len(_data(problem)[0]))
+    start = _cheap_start(problem, n)
     if start is not None:
         return start
     paired = _pairing(problem, n)
@@ -518,7 +529,8 @@ def _model(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
 def _cheap_since_full(problem: Problem) -> float:
     """Cost spent on model-chosen cheap runs (observed, then open) since the last full-task run.
 
-    The initial design does not count: a full-task check needs a model that has seen model-chosen points.
+    The first ``initial_size`` runs do not count: a full-task check needs a model that has seen model-chosen
+    points.
     """
     cheap, n_init = 0.0, initial_size(problem)
     for i, t in enumerate([o.task for o in problem.observations] + list(_pending_tasks(problem))):
