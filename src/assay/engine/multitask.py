@@ -213,12 +213,18 @@ def _cheap_start(problem: Problem, n: int) -> list[Candidate] | None:
     if any(t is None or t.cost >= 1.0 for t in tasks) or _cheap_since_full(problem) >= VERIFY_AFTER:
         return None
     cheap = _cheapest(problem.tasks)
-    sub = replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
-                                                    if o.task is not None and o.task.cost == cheap.cost],
-                  pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
-                           if t.cost == cheap.cost], pending_tasks=())
     return [replace(c, task=cheap, source=f"multitask: single-task BO on the cost-{cheap.cost:g} task before the "
-                    f"first full-task run: {c.source}") for c in strategy.suggest(sub, n)]
+                    f"first full-task run: {c.source}") for c in strategy.suggest(_task_only(problem, cheap), n)]
+
+
+def _task_only(problem: Problem, task: Task) -> Problem:
+    """A problem without tasks made of ``task``'s observations and open suggestions (for single-task BO)."""
+    from dataclasses import replace
+
+    return replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
+                                                    if o.task is not None and o.task.cost == task.cost],
+                   pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
+                            if t.cost == task.cost], pending_tasks=())
 
 
 def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]]:
@@ -344,12 +350,8 @@ def _single_task(problem: Problem, n: int, why: str, left: float, fresh_start: b
         problem = replace(problem, pending=list(problem.pending) + [c.assignments for c in restart],
                           pending_tasks=_pending_tasks(problem) + [full] * len(restart),
                           n_suggested=problem.n_suggested + len(restart))
-    sub = replace(problem, tasks=(), observations=[replace(o, task=None) for o in problem.observations
-                                                    if o.task is not None and o.task.cost >= 1.0],
-                  pending=[a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
-                           if t.cost >= 1.0], pending_tasks=())
     return restart + [replace(c, task=full, source=f"multitask: full-task BO ({why}): {c.source}")
-                      for c in strategy.suggest(sub, n - len(restart))]
+                      for c in strategy.suggest(_task_only(problem, full), n - len(restart))]
 
 
 def _cheap_tasks_unhelpful(problem: Problem) -> str:
