@@ -123,7 +123,23 @@ def _hgb(x: dict[str, Any], iters: int) -> Any:
 HGB_FULL = 200
 
 
+def _one_thread(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``f`` with one BLAS/OpenMP thread: a training's floating-point sums then do not depend on the
+    machine's thread count, so a seeded run traces the same everywhere (a last-digit change in one value
+    moves every later suggestion)."""
+
+    @functools.wraps(f)
+    def run(*args: Any) -> Any:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return f(*args)
+
+    return run
+
+
 @functools.lru_cache(maxsize=4096)
+@_one_thread
 def _hgb_curve(key: tuple[tuple[str, Any], ...]) -> tuple[float, ...]:
     """Validation log-loss after every boosting iteration of ONE fit of ``HGB_FULL`` iterations.
 
@@ -171,6 +187,7 @@ def _val_loss(model: Any) -> float:
 
 
 @functools.lru_cache(maxsize=8192)
+@_one_thread
 def _mlp_loss(key: tuple[tuple[str, Any], ...], s: float) -> float:
     """Validation log-loss of an MLP trained ``MLP_EPOCHS`` epochs on the first ``s`` of the (shuffled) training set."""
     import warnings
@@ -192,6 +209,7 @@ def mlp_digits(x: dict[str, Any], s: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
+@_one_thread
 def _mlp_curve(key: tuple[tuple[str, Any], ...]) -> tuple[float, ...]:
     """Validation log-loss after every epoch of ONE ``MLP_EPOCHS``-epoch run on the whole training set.
 
@@ -277,6 +295,11 @@ def _connection(seed: int) -> tuple[Any, tempfile.TemporaryDirectory]:
     return conn, tmp
 
 
+#: a dropped cheap task in a suggestion's ``source``: its cost, rank correlation and the model's evidence
+_DROPPED = re.compile(r"cost-([0-9.]+) task dropped \(rank correlation (-?[0-9.]+) with the full task at \d+ paired "
+                      r"points; (no model|the model predicts the full task there -?[0-9.]+ nats)")
+
+
 def run_assay(p: MFProblem, seed: int, budget: int, multitask: bool) -> Trace:
     conn, tmp = _connection(seed)
     body: dict[str, Any] = dict(name=p.name, parameters=assay_parameters(p.params),
@@ -292,10 +315,9 @@ def run_assay(p: MFProblem, seed: int, budget: int, multitask: bool) -> Trace:
             v = p.f(dict(sug.assignments), s)
             exp.observe(sug.id, v)
             tr.add(s, v if s >= 1.0 else None)
-            for cost, rho in re.findall(r"cost-([0-9.]+) task dropped \(rank correlation (-?[0-9.]+)",
-                                        getattr(sug, "source", None) or ""):
+            for cost, rho, why in _DROPPED.findall(getattr(sug, "source", None) or ""):
                 if not any(n.startswith(f"cost-{cost} ") for n in tr.notes):
-                    tr.notes.append(f"cost-{cost} task dropped at cost {tr.spent:.2f} (rho {rho})")
+                    tr.notes.append(f"cost-{cost} task dropped at cost {tr.spent:.2f} (rho {rho}, {why})")
     finally:
         conn.close()
         tmp.cleanup()

@@ -52,3 +52,22 @@ def test_mlp_epochs_fidelities_are_points_of_one_training_run() -> None:
         for _ in range(5):
             m.partial_fit(Xt, yt, classes=list(range(10)))
     assert log_loss(yv, m.predict_proba(Xv), labels=list(range(10))) == losses[0]
+
+
+def test_a_trace_note_reads_the_engines_reason_for_dropping_a_task() -> None:
+    from assay.engine.multitask import drop_reason
+
+    source = ("multitask: full-task BO (" + drop_reason(0.125, -1.0, 3, math.nan) + "; "
+              + drop_reason(0.25, -0.5, 5, -0.31) + "): gp:logei")
+    assert multitask._DROPPED.findall(source) == [
+        ("0.125", "-1.00", "no model"), ("0.25", "-0.50", "the model predicts the full task there 0.31 nats")]
+
+
+def test_trainings_run_on_one_thread_whatever_the_machine_has() -> None:
+    """A training's floating-point sums depend on the BLAS/OpenMP thread count, and one last-digit change moves
+    every later suggestion of a seeded run: the benchmark's objectives train on one thread."""
+    import sklearn.ensemble  # noqa: F401  (loads OpenMP, which HistGradientBoosting uses)
+    from threadpoolctl import threadpool_info
+
+    inside = multitask._one_thread(threadpool_info)()
+    assert inside and all(lib["num_threads"] == 1 for lib in inside)

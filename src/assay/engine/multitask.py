@@ -317,6 +317,14 @@ def _pair_evidence(problem: Problem, cost: float, gone: set[float], keys: set[An
     return with_it - without
 
 
+def drop_reason(cost: float, rho: float, pairs: int, evidence: float) -> str:
+    """Why the cost-``cost`` task was dropped, as the suggestions' ``source`` says it (a :func:`task_verdicts`
+    entry: rank correlation ``rho`` at ``pairs`` paired points, the model's ``evidence`` in nats per pair)."""
+    return (f"cost-{cost:g} task dropped (rank correlation {rho:.2f} with the full task at {pairs} paired points; "
+            + (f"the model predicts the full task there {-evidence:.2f} nats per pair better without it)"
+               if math.isfinite(evidence) else "no model to compare with yet)"))
+
+
 def _without_dropped(problem: Problem) -> tuple[Problem, str]:
     """The problem restricted to the tasks still in use (their observations and open suggestions)."""
     from dataclasses import replace
@@ -325,10 +333,7 @@ def _without_dropped(problem: Problem) -> tuple[Problem, str]:
     dropped = {c for c, (v, *_) in verdicts.items() if v == "dropped"}
     if not dropped:
         return problem, ""
-    why = "; ".join(f"cost-{c:g} task dropped (rank correlation {r:.2f} with the full task at {n} paired points; "
-                    + (f"the model predicts the full task there {-e:.2f} nats per pair better without it)"
-                       if math.isfinite(e) else "no model to compare with yet)")
-                    for c, (v, r, n, e) in verdicts.items() if v == "dropped")
+    why = "; ".join(drop_reason(c, r, n, e) for c, (v, r, n, e) in verdicts.items() if v == "dropped")
     keep = [o for o in problem.observations if o.task is None or o.task.cost not in dropped]
     pend = [(a, t) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost not in dropped]
     return replace(problem, tasks=tuple(t for t in problem.tasks if t.cost not in dropped), observations=keep,
