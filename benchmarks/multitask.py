@@ -125,8 +125,8 @@ HGB_FULL = 200
 
 def _one_thread(f: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``f`` with one BLAS/OpenMP thread: a training's floating-point sums then do not depend on the
-    machine's thread count, so a seeded run traces the same everywhere (a last-digit change in one value
-    moves every later suggestion)."""
+    machine's thread count or ``OMP_NUM_THREADS`` (a last-digit change in one value moves every later
+    suggestion of a seeded run; library versions and CPUs still do)."""
 
     @functools.wraps(f)
     def run(*args: Any) -> Any:
