@@ -38,7 +38,7 @@ Problems:
 
 ``--correlations N`` prints each cheap task's Spearman correlation with the full task over N random
 configurations (and over their best quarter). ``--merge a.json b.json --out c.json`` joins runs made
-in parallel (e.g. one process per problem).
+in parallel (e.g. one process per problem); ``--jobs N`` runs the studies in N processes itself.
 
 Targets come from ``assay-bo``: T1 = its median best at half the budget, T2 = its median
 final best; the ratio is ``assay-bo``'s median cost to reach a target / the method's (a median
@@ -526,6 +526,13 @@ def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+def study(pname: str, m: str, seed: int, budget: int) -> tuple[dict[str, Any], str]:
+    """One run of method ``m`` on problem ``pname``: its trace's record and a line to print."""
+    tr = METHODS[m](PROBLEMS[pname], seed, budget)
+    return ({"cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full, "notes": tr.notes},
+            f"best {tr.best[-1]:.4g} after cost {tr.spent:.2f} ({tr.evals} evals)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.multitask", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="branin-mf,hartmann6-mf,hgb-breast,mlp-digits,mlp-epochs")
@@ -533,6 +540,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20)
     ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds over processes)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="run the studies in this many processes (with OMP_NUM_THREADS=1, one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "multitask.json")
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
@@ -564,14 +573,10 @@ def main() -> None:
         results = {"budget": args.budget, "runs": {}}
     results.update(machine=f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus",
                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    def study(pname: str, m: str, seed: int) -> tuple[dict[str, Any], str]:
-        tr = METHODS[m](PROBLEMS[pname], seed, args.budget)
-        return ({"cost": tr.cost, "best": tr.best, "evals": tr.evals, "full": tr.full, "notes": tr.notes},
-                f"best {tr.best[-1]:.4g} after cost {tr.spent:.2f} ({tr.evals} evals)")
-
     run_missing(results, args.out, [(pname, m, seed) for pname in args.problems.split(",")
                                     for m in args.methods.split(",")
-                                    for seed in range(args.seed_start, args.seeds)], study)
+                                    for seed in range(args.seed_start, args.seeds)],
+                functools.partial(study, budget=args.budget), jobs=args.jobs)
     print(summarize(results))
 
 

@@ -152,19 +152,39 @@ def load_runs(results: Path, budget: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def _timed(study: Callable[[str, str, int], tuple[dict[str, Any], str]], pname: str, method: str,
+           seed: int) -> tuple[dict[str, Any], str, float]:
+    t0 = time.time()
+    record, line = study(pname, method, seed)
+    return record, line, time.time() - t0
+
+
 def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str, str, int]],
-                study: Callable[[str, str, int], tuple[dict[str, Any], str]]) -> None:
+                study: Callable[[str, str, int], tuple[dict[str, Any], str]], jobs: int = 1) -> None:
     """Run each ``(problem, method, seed)`` not yet in ``results["runs"][problem][method]``, in the given
     order; ``study`` returns the run's record (its ``seed`` and ``seconds`` are added) and a line to print.
-    ``results`` is rewritten to ``out`` after each study, so a stopped run resumes where it stopped."""
+    ``results`` is rewritten to ``out`` after each study, so a stopped run resumes where it stopped.
+    With ``jobs`` > 1 the studies run in that many processes (``study`` must pickle: a module-level
+    function or a ``functools.partial`` of one); a method's runs are kept in seed order either way."""
+    todo = []
     for pname, method, seed in studies:
         runs = results["runs"].setdefault(pname, {}).setdefault(method, [])
-        if any(r["seed"] == seed for r in runs):
-            continue
-        t0 = time.time()
-        record, line = study(pname, method, seed)
-        runs.append({"seed": seed, **record, "seconds": round(time.time() - t0, 1)})
-        print(f"{pname} {method} seed {seed}: {line} ({time.time() - t0:.0f}s, load {os.getloadavg()[0]:.1f})",
-              flush=True)
+        if not any(r["seed"] == seed for r in runs):
+            todo.append((pname, method, seed))
+
+    def store(pname: str, method: str, seed: int, record: dict[str, Any], line: str, seconds: float) -> None:
+        runs = results["runs"][pname][method]
+        runs.append({"seed": seed, **record, "seconds": round(seconds, 1)})
+        runs.sort(key=lambda r: r["seed"])
+        print(f"{pname} {method} seed {seed}: {line} ({seconds:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results))
+
+    if jobs <= 1:
+        for key in todo:
+            store(*key, *_timed(study, *key))
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_timed, study, *key): key for key in todo}
+        for f in as_completed(futures):
+            store(*futures[f], *f.result())

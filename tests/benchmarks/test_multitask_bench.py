@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
 from benchmarks import multitask
+from benchmarks.runner import run_missing
 from benchmarks.space import double
 
 
@@ -71,3 +75,22 @@ def test_trainings_run_on_one_thread_whatever_the_machine_has() -> None:
 
     inside = multitask._one_thread(threadpool_info)()
     assert inside and all(lib["num_threads"] == 1 for lib in inside)
+
+
+def test_studies_in_two_processes_store_what_one_process_stores(tmp_path: Path) -> None:
+    keys = [("branin-mf", "random", 1), ("branin-mf", "random", 0)]
+    study = functools.partial(multitask.study, budget=2)
+    one: dict = {"runs": {}}
+    two: dict = {"runs": {}}
+    run_missing(one, tmp_path / "one.json", keys, study)
+    run_missing(two, tmp_path / "two.json", keys, study, jobs=2)
+
+    def traces(results: dict) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in results["runs"]["branin-mf"]["random"]]
+
+    assert [r["seed"] for r in traces(two)] == [0, 1]  # seed order, though asked for 1 first
+    assert traces(one) == traces(two) and traces(two)[0]["best"] != traces(two)[1]["best"]
+    assert json.loads((tmp_path / "two.json").read_text()) == two
+    (tmp_path / "two.json").unlink()
+    run_missing(two, tmp_path / "two.json", keys, study, jobs=2)  # nothing missing: nothing run, nothing written
+    assert not (tmp_path / "two.json").exists()
