@@ -111,6 +111,25 @@ def test_tasks_flow_through_the_sigopt_client(sig: SigOptConnection) -> None:
     assert s.assignments["x"] == 0.2 and s.task.name == "mid" and s.task.cost == 0.25
 
 
+def test_ten_runs_of_cost_one_tenth_spend_a_budget_of_one(sig: SigOptConnection, tmp_path: Path) -> None:
+    """Costs are summed exactly: a float sum of ten 0.1s is 0.9999999999999999, which would leave the budget open
+    for an eleventh run (SigOpt's loop runs while consumed < budget)."""
+    exp = sig.experiments().create(**body(observation_budget=1))
+    for i in range(10):
+        sig.experiments(exp.id).observations().create(assignments=dict(x=i / 10, k=1), task="cheap",
+                                                      values=[dict(name="acc", value=i / 10)])
+    assert sig.experiments(exp.id).fetch().progress.observation_budget_consumed == 1.0
+    stop = sig.experiments(exp.id).stopping_criteria().fetch()
+    assert stop.should_stop and "observation_budget_reached" in stop.reasons
+    with assay.Connection(home=tmp_path) as conn:
+        mine = conn.create_experiment(**body(observation_budget=1, tasks=TASKS[::2]))
+        for i in range(10):
+            mine.observe(assignments=dict(x=i / 10, k=1), task="cheap", value=i / 10)
+        mine.fetch()
+        assert mine.data.progress.observation_budget_consumed == 1.0 and mine.remaining() == 0
+        assert list(mine.loop()) == []  # nothing left to suggest
+
+
 def test_loop_spends_the_budget_in_task_costs(tmp_path: Path) -> None:
     with assay.Connection(home=tmp_path) as conn:
         exp = conn.create_experiment(**body(observation_budget=2))

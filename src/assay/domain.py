@@ -8,6 +8,8 @@ already-validated JSON (what the service stored), never raw user input.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ __all__ = [
     "Parameter",
     "Metric",
     "Task",
+    "total_cost",
     "Conditional",
     "LinearConstraint",
     "Experiment",
@@ -137,6 +140,12 @@ class Task:
     @classmethod
     def from_json(cls, d: JSON) -> Task:
         return cls(d["name"], float(d["cost"]))
+
+
+def total_cost(costs: Iterable[float]) -> float:
+    """Budget consumed by runs of these task costs: summed exactly, then rounded to 9 decimals, so that ten
+    runs of cost 0.1 consume 1.0 and not 0.9999999999999999 (which would leave room for an eleventh run)."""
+    return round(math.fsum(costs), 9)
 
 
 @dataclass(frozen=True)

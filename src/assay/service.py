@@ -31,6 +31,7 @@ from assay.domain import (
     QueuedSuggestion,
     Suggestion,
     Task,
+    total_cost,
 )
 from assay.engine import Candidate, Problem
 from assay.engine.analysis import best_observations, best_rows
@@ -191,7 +192,7 @@ class _Summary:
         return replace(
             self, count=self.count + len(new), last_id=last.id,
             failed=self.failed + sum(o.failed for o in new),
-            cost=self.cost + sum(o.task.cost if o.task else 1.0 for o in new),
+            cost=total_cost([self.cost, *(o.task.cost if o.task else 1.0 for o in new)]),
             first=first, last=last,
             best=tuple(best_observations([*self.best, *new], exp.metrics, exp.tasks)), recent=recent)
 
@@ -1200,7 +1201,7 @@ class Service:
         if n:
             best = best_rows(cols, exp.metrics, exp.tasks)
             progress = Progress(
-                observation_count=n, observation_budget_consumed=float(sum(cols.cost)),
+                observation_count=n, observation_budget_consumed=total_cost(cols.cost),
                 failed_observation_count=sum(cols.failed), open_suggestion_count=open_count,
                 first_observation=cols.observation(0, eid), last_observation=cols.observation(n - 1, eid),
                 best_observation=cols.observation(int(best[0]), eid) if len(best) == 1 else None)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Suggestion
+from assay.domain import Experiment, ObservationColumns, QueuedSuggestion, Suggestion, total_cost
 from assay.engine.analysis import best_rows, feasible_mask, metric_column
 from assay.errors import InvalidRequest
 
@@ -185,7 +185,7 @@ def experiment_view(exp: Experiment, cols: ObservationColumns, open_suggestions:
     tasks = []
     for t in exp.tasks:
         mine = [c for name, c in zip(cols.task, cols.cost, strict=True) if name == t.name]
-        tasks.append({"name": t.name, "cost": t.cost, "count": len(mine), "cost_total": round(sum(mine), 6)})
+        tasks.append({"name": t.name, "cost": t.cost, "count": len(mine), "cost_total": total_cost(mine)})
     sel = sample.tolist()
     return {
         "experiment": exp.to_json(),

@@ -74,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.domain import Observation, Task
+from assay.domain import Observation, Task, total_cost
 from assay.engine.initial import random_points, sobol_points
 from assay.engine.problem import Candidate, Problem
 
@@ -127,8 +127,14 @@ def _pending_tasks(problem: Problem) -> list[Task]:
 
 def budget_used(problem: Problem) -> float:
     """Cost of the observations plus the cost of the open suggestions."""
-    done = sum((o.task.cost if o.task else 1.0) for o in problem.observations)
-    return done + sum(t.cost for t in _pending_tasks(problem))
+    return total_cost([*((o.task.cost if o.task else 1.0) for o in problem.observations),
+                       *(t.cost for t in _pending_tasks(problem))])
+
+
+def _budget_left(problem: Problem) -> float:
+    if problem.observation_budget is None:
+        return math.inf
+    return total_cost([problem.observation_budget, -budget_used(problem)])
 
 
 def _full(tasks: Sequence[Task]) -> Task:
@@ -451,8 +457,7 @@ def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]
 
 def _pairing(problem: Problem, n: int) -> list[Candidate]:
     """The cheap task being judged, measured at full-task points that lack it (at most ``PAIRS`` of them)."""
-    if problem.observation_budget is not None and \
-            problem.observation_budget - budget_used(problem) <= reserve(problem):
+    if _budget_left(problem) <= reserve(problem):
         return []  # the final reserve is for the full task
     verdicts = task_verdicts(problem)
     open_ = [c for c, (v, *_) in verdicts.items() if v == "open"]
@@ -490,7 +495,7 @@ def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candida
                        pending_tasks=_pending_tasks(problem) + [c.task for c in paired],
                        n_suggested=problem.n_suggested + len(paired))
         return paired + _suggest(more, n - len(paired), rng)
-    left = math.inf if problem.observation_budget is None else problem.observation_budget - budget_used(problem)
+    left = _budget_left(problem)
     problem, dropped = _without_dropped(problem)
     if all(t.cost >= 1.0 for t in problem.tasks):
         return _single_task(problem, n, dropped, left)
@@ -517,7 +522,7 @@ def _model(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
                                                                       strict=False)]
     full_y = [v for o, v in zip(obs, y, strict=True) if o.task.cost >= 1.0]  # type: ignore[union-attr]
     full_keys = {space.key(o.assignments) for o in obs if o.task.cost >= 1.0}  # type: ignore[union-attr]
-    left = math.inf if problem.observation_budget is None else problem.observation_budget - budget_used(problem)
+    left = _budget_left(problem)
     cheap = _cheap_since_full(problem)
     out: list[Candidate] = []
     for k in range(n):
@@ -525,8 +530,8 @@ def _model(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate
         c = _one(problem, model, cand_a, [o.assignments for o in obs], pending, full_keys,
                  max(full_y) if full_y else None, float(y.max()), left, problem.n_suggested + k, cheap)
         out.append(c)
-        left -= c.task.cost  # type: ignore[union-attr]
-        cheap = 0.0 if c.task.cost >= 1.0 else cheap + c.task.cost  # type: ignore[union-attr]
+        left = total_cost([left, -c.task.cost])  # type: ignore[union-attr]
+        cheap = 0.0 if c.task.cost >= 1.0 else total_cost([cheap, c.task.cost])  # type: ignore[union-attr]
         pending.append(np.append(space.encode(c.assignments), c.task.cost))  # type: ignore[union-attr]
         if c.task.cost >= 1.0:  # type: ignore[union-attr]
             full_keys.add(space.key(c.assignments))
@@ -539,11 +544,15 @@ def _cheap_since_full(problem: Problem) -> float:
     The first ``initial_size`` runs do not count: a full-task check needs a model that has seen model-chosen
     points.
     """
-    cheap, n_init = 0.0, initial_size(problem)
+    cheap: list[float] = []
+    n_init = initial_size(problem)
     for i, t in enumerate([o.task for o in problem.observations] + list(_pending_tasks(problem))):
         cost = 1.0 if t is None else t.cost
-        cheap = 0.0 if cost >= 1.0 else cheap + (cost if i >= n_init else 0.0)
-    return cheap
+        if cost >= 1.0:
+            cheap = []
+        elif i >= n_init:
+            cheap.append(cost)
+    return total_cost(cheap)
 
 
 def _one(problem: Problem, model: Any, cand_a: list[dict[str, Any]], seen_a: list[dict[str, Any]],

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assay.domain import Metric, Observation, Task
+from assay.domain import Metric, Observation, Task, total_cost
 from assay.engine.analysis import feasible, pareto_mask, signed_values
 
 __all__ = ["StoppingCriteria", "stopping_criteria", "LOOKBACK_FACTOR", "TOP_K"]
@@ -70,7 +70,7 @@ def stopping_criteria(observations: Sequence[Observation], metrics: Sequence[Met
     """Whether to stop, with SigOpt's reason names."""
     reasons: list[str] = []
     if observation_budget is not None:
-        consumed = sum((o.task.cost if o.task else 1.0) for o in observations) if tasks else len(observations)
+        consumed = total_cost((o.task.cost if o.task else 1.0) for o in observations) if tasks else len(observations)
         if consumed >= observation_budget:
             reasons.append("observation_budget_reached")
     if stagnating(observations, metrics, dimension):

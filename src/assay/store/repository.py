@@ -26,6 +26,7 @@ from assay.domain import (
     QueuedSuggestion,
     Suggestion,
     Task,
+    total_cost,
 )
 from assay.errors import NotFound
 from assay.store.models import (
@@ -524,7 +525,7 @@ def observation_stats(session: Session, experiment_id: int) -> tuple[int, int, f
         func.coalesce(func.sum(case((ObservationRow.failed.is_(True), 1), else_=0)), 0),
         func.coalesce(func.sum(ObservationRow.cost), 0.0),
     ).where(ObservationRow.experiment_id == experiment_id)).one()
-    return int(count), int(failed), float(cost)
+    return int(count), int(failed), total_cost([cost])
 
 
 # -- queued suggestions --------------------------------------------------------------------
