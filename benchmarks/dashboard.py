@@ -38,7 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -109,7 +111,7 @@ TIMELINE = """(() => {
 })()"""
 
 
-def assay_times(browser, n: int, repeats: int, metrics: int = 1) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+def assay_times(browser, n: int, repeats: int, metrics: int = 1) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     home = Path(tempfile.mkdtemp(prefix="assay-bench-dash-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -219,7 +221,7 @@ def optuna_dashboard_times(browser, n: int, repeats: int) -> list[float | None]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def fmt(xs: list[float | None]) -> str:
+def fmt(xs: Sequence[float | None]) -> str:
     vals = [x for x in xs if x is not None]
     if not vals:
         return "timeout (>60 s)"

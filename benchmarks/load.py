@@ -308,8 +308,8 @@ async def _load(url: str, eid: str, clients: int, seconds: float, headers: dict[
                            "load_generator_cpu_ms_per_cycle": round(client_ms, 2),
                            # every core busy with nothing else: the throughput this CPU cost allows
                            "cpu_bound_cycles_per_s": round(cores * 1000 / max(1e-9, server_ms + pg_ms + client_ms), 1)}
-    for k, xs in lat.items():
-        out[k] = {"p50_ms": round(pct(xs, 0.5), 1), "p99_ms": round(pct(xs, 0.99), 1), "n": len(xs)}
+    for name, xs in lat.items():
+        out[name] = {"p50_ms": round(pct(xs, 0.5), 1), "p99_ms": round(pct(xs, 0.99), 1), "n": len(xs)}
     return out
 
 

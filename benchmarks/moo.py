@@ -144,9 +144,14 @@ def quality(p: MOProblem, trace: list[dict[str, float]], n: int) -> float:
 
 
 class Method:
-    def ask(self) -> dict[str, Any]: ...
-    def tell(self, x: dict[str, Any], values: dict[str, float]) -> None: ...
-    def close(self) -> None: ...
+    def ask(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def tell(self, x: dict[str, Any], values: dict[str, float]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class RandomMethod(Method):
@@ -173,7 +178,7 @@ class AssayMethod(Method):
             self.conn = assay.Connection(database_url=f"sqlite:///{self._tmp.name}/bench.db", home=self._tmp.name)
         finally:
             os.environ.pop("ASSAY_SEED", None)
-        metrics = [{"name": o, "objective": "minimize"} for o in p.objectives]
+        metrics: list[dict[str, Any]] = [{"name": o, "objective": "minimize"} for o in p.objectives]
         metrics += [{"name": c, "objective": "minimize", "strategy": "constraint", "threshold": t}
                     for c, t in p.constraints]
         self.exp = self.conn.create_experiment(name=p.name, parameters=assay_parameters(p.params), metrics=metrics,
@@ -208,7 +213,8 @@ class OptunaMethod(Method):
                    else optuna.samplers.GPSampler(seed=seed))
         self.p = p
         self.study = optuna.create_study(directions=["minimize"] * len(p.objectives), sampler=sampler)
-        self.dists = {q.name: optuna.distributions.FloatDistribution(q.low, q.high) for q in p.params}
+        self.dists: dict[str, optuna.distributions.BaseDistribution] = {
+            q.name: optuna.distributions.FloatDistribution(q.low, q.high) for q in p.params}
         self._open: dict[str, Any] = {}
 
     def ask(self) -> dict[str, Any]:

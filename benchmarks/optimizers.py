@@ -186,12 +186,13 @@ register(Spec("assay", AssayOptimizer, _importable("assay"), _assay_version,
 class OptunaOptimizer:
     def __init__(self, params: list[Param], seed: int, budget: int, sampler: str) -> None:
         import optuna
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         import warnings
 
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        s: optuna.samplers.BaseSampler
         if sampler == "tpe":
             s = optuna.samplers.TPESampler(multivariate=True, seed=seed)
         elif sampler == "gp":
@@ -199,7 +200,7 @@ class OptunaOptimizer:
         else:
             raise ValueError(sampler)
         self.study = optuna.create_study(direction="minimize", sampler=s)
-        self.dists = {
+        self.dists: dict[str, BaseDistribution] = {
             p.name: (CategoricalDistribution(list(p.choices)) if p.kind == "categorical"
                      else IntDistribution(int(p.low), int(p.high), log=p.log) if p.kind == "int"
                      else FloatDistribution(p.low, p.high, log=p.log))

@@ -165,7 +165,9 @@ def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str,
     order; ``study`` returns the run's record (its ``seed`` and ``seconds`` are added) and a line to print.
     ``results`` is rewritten to ``out`` after each study, so a stopped run resumes where it stopped.
     With ``jobs`` > 1 the studies run in that many processes (``study`` must pickle: a module-level
-    function or a ``functools.partial`` of one); a method's runs are kept in seed order either way."""
+    function or a ``functools.partial`` of one); a method's runs are kept in seed order either way. A study that
+    raises stops a sequential run; in processes the other studies still run and are stored, then the first error
+    is raised."""
     todo = []
     for pname, method, seed in studies:
         runs = results["runs"].setdefault(pname, {}).setdefault(method, [])
@@ -184,7 +186,18 @@ def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str,
         for key in todo:
             store(*key, *_timed(study, *key))
         return
+    failed: list[tuple[tuple[str, str, int], BaseException]] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(_timed, study, *key): key for key in todo}
         for f in as_completed(futures):
-            store(*futures[f], *f.result())
+            try:
+                done = f.result()
+            except Exception as exc:  # the other studies' results are still stored
+                failed.append((futures[f], exc))
+                print(f"{' '.join(map(str, futures[f]))}: failed: {exc!r}", flush=True)
+                continue
+            store(*futures[f], *done)
+    if failed:
+        names = ", ".join(" ".join(map(str, key)) for key, _ in failed)
+        raise RuntimeError(f"{len(failed)} of {len(todo)} studies failed ({names}); the others are stored "
+                           f"in {out}") from failed[0][1]

@@ -118,7 +118,7 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize(scored: dict[str, Any]) -> dict[str, Any]:
     """Across problems: mean score (± combined SE), average rank, head-to-head vs assay."""
-    per_opt: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    per_opt: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     ranks: dict[str, list[float]] = defaultdict(list)
     for pname, res in scored.items():
         if "optimizers" not in res:

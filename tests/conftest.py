@@ -194,6 +194,7 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         if self.external:
             return self
+        assert self.dir is not None  # set in __init__ unless external
         data = self.dir / "data"
         subprocess.run([*self.as_user, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres",
                         "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)

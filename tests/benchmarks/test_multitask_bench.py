@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmarks import multitask
 from benchmarks.runner import run_missing
@@ -94,3 +95,13 @@ def test_studies_in_two_processes_store_what_one_process_stores(tmp_path: Path) 
     (tmp_path / "two.json").unlink()
     run_missing(two, tmp_path / "two.json", keys, study, jobs=2)  # nothing missing: nothing run, nothing written
     assert not (tmp_path / "two.json").exists()
+
+
+def test_a_failing_study_in_a_process_does_not_lose_the_others(tmp_path: Path) -> None:
+    keys = [("branin-mf", "no-such-method", 0), ("branin-mf", "random", 0), ("branin-mf", "random", 1)]
+    results: dict = {"runs": {}}
+    with pytest.raises(RuntimeError, match="1 of 3 studies failed .branin-mf no-such-method 0.") as err:
+        run_missing(results, tmp_path / "r.json", keys, functools.partial(multitask.study, budget=2), jobs=2)
+    assert isinstance(err.value.__cause__, KeyError)
+    stored = json.loads((tmp_path / "r.json").read_text())["runs"]["branin-mf"]
+    assert [r["seed"] for r in stored["random"]] == [0, 1] and stored["no-such-method"] == []
