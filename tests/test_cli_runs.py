@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import assay
 from assay.cli import app as cli_app
@@ -68,16 +67,16 @@ def test_init_run_and_optimize_end_to_end(tmp_path: Path, monkeypatch: pytest.Mo
     assert out.exit_code == 0 and (tmp_path / "run.yml").exists() and (tmp_path / "experiment.yml").exists()
 
     # one tracked run; the script's defaults become the run's parameters
-    out = assay_cli(tmp_path, "run", "--name", "single", "--", sys.executable, "train.py", "counter", "0")
-    assert out.returncode == 0, out.stderr
-    assert "call 1 x=0.25" in out.stdout  # the child's output is streamed through
+    proc = assay_cli(tmp_path, "run", "--name", "single", "--", sys.executable, "train.py", "counter", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "call 1 x=0.25" in proc.stdout  # the child's output is streamed through
 
     # an optimization whose second run crashes
     (tmp_path / "experiment.yml").write_text(json.dumps({
         "name": "cli opt", "budget": 2, "metrics": [{"name": "score"}],
         "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]}))
-    out = assay_cli(tmp_path, "optimize", "-e", "experiment.yml", "--", sys.executable, "train.py", "counter", "3")
-    assert out.returncode == 0, out.stderr
+    proc = assay_cli(tmp_path, "optimize", "-e", "experiment.yml", "--", sys.executable, "train.py", "counter", "3")
+    assert proc.returncode == 0, proc.stderr
     assert int((tmp_path / "counter").read_text()) == 3
 
     with assay.Connection(home=tmp_path / "home") as conn:

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,7 +42,7 @@ def _writer(url: str, eid: str, wid: int, stop: threading.Event, acked: dict, lo
                         "assignments": {"x": x}, "values": [{"value": x * 2}], "idempotency_key": key,
                         "metadata": {"key": key}})
                     ok = r.status_code == 200
-                    rec = ("single", key, r.json()["id"] if ok else None, x)
+                    rec: tuple[str, str, Any, float | None] = ("single", key, r.json()["id"] if ok else None, x)
                 elif kind == 1:
                     r = h.post(f"/v1/experiments/{eid}/observations/batch", json={"observations": [
                         {"assignments": {"x": x}, "values": [{"value": x * 2}], "idempotency_key": f"{key}-{j}",

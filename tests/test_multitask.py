@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sigopt import Connection as SigOptConnection
@@ -29,7 +30,7 @@ def sig(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> SigOptConnect
     return SigOptConnection(client_token="any-token")
 
 
-BAD = [
+BAD: list[tuple[dict[str, Any], str, str]] = [
     (dict(tasks=[dict(name="full", cost=1.0)]), "tasks", "at least 2"),
     (dict(tasks=[dict(name="a", cost=0.5), dict(name="b", cost=0.5), dict(name="c", cost=1.0)]), "tasks",
      "distinct"),

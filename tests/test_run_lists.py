@@ -76,7 +76,8 @@ def test_filters_on_every_kind_of_field(lists: tuple[assay.Connection, dict[str,
     created = conn.request("GET", f"/v1/training_runs/{ids['alpha']}")["created"]
     assert set(names(conn, f("created", ">=", created))) == {n for n, *_ in RUNS}
     # several filters all apply; state has its own shortcut
-    both = [{"field": "state", "value": "completed"}, {"field": "values.acc", "operator": "<", "value": 0.8}]
+    both: list[dict[str, Any]] = [{"field": "state", "value": "completed"},
+                                  {"field": "values.acc", "operator": "<", "value": 0.8}]
     assert names(conn, both) == ["epsilon", "beta"]
     assert names(conn, state="failed") == ["gamma"]
     # the client-wide list filters the same way

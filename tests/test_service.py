@@ -6,6 +6,7 @@ Each test runs twice through the ``database_url`` fixture, like Optuna's storage
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -206,7 +207,7 @@ def test_progress_and_best_follow_every_kind_of_change(svc: Service, database_ur
         assert (p.best_observation and p.best_observation.id) == (best[0].id if len(best) == 1 else None)
 
     def add(v: float | None, who: Service = svc) -> int:
-        body = {"assignments": {"lr": 0.01, "layers": 2, "opt": "adam"}}
+        body: dict[str, Any] = {"assignments": {"lr": 0.01, "layers": 2, "opt": "adam"}}
         body.update({"failed": True} if v is None else {"value": v})
         return who.create_observation(exp.id, body).id
 

@@ -24,10 +24,12 @@ def test_tiny_run_writes_results_and_report(tmp_path: Path, capsys: pytest.Captu
 
     raw = json.loads((tmp_path / "tiny" / "raw" / "branin" / "assay.json").read_text())
     assert sorted(raw) == ["0", "1"]
+    optimum = problems.PROBLEMS["branin"].optimum
+    assert optimum is not None
     for run in raw.values():
         assert run["error"] is None
         assert len(run["observed"]) == len(run["true"]) == len(run["ask_s"]) == 6
-        assert all(v >= problems.PROBLEMS["branin"].optimum - 1e-9 for v in run["true"])
+        assert all(v >= optimum - 1e-9 for v in run["true"])
         x = run["best_x"]
         assert -5 <= x["x1"] <= 10 and 0 <= x["x2"] <= 15
 

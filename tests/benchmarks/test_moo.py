@@ -26,12 +26,14 @@ def test_hypervolume_2d_matches_hand_computed_areas() -> None:
 
 def test_problems_know_their_optimum() -> None:
     bc = moo.PROBLEMS["branin-currin"]
+    assert bc.ref_point is not None
     # a dense grid's hypervolume approaches (and never beats) the published best
     g = np.linspace(0, 1, 201)
     vals = np.array([[v["branin"], v["currin"]] for v in (bc.f({"x0": a, "x1": b}) for a in g for b in g)])
     hv = moo.hypervolume_2d(vals, bc.ref_point)
     assert 0.97 * bc.best < hv <= bc.best + 1e-6
     z = moo.PROBLEMS["zdt2"]
+    assert z.ref_point is not None
     front = [z.f({"x0": t, "x1": 0.0, "x2": 0.0, "x3": 0.0}) for t in np.linspace(0, 1, 2001)]
     assert moo.hypervolume_2d(np.array([[v["f1"], v["f2"]] for v in front]), z.ref_point) == pytest.approx(
         z.best, rel=1e-3)

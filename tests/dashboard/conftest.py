@@ -91,9 +91,9 @@ def _populate(srv: ServerProcess) -> Data:
                      {"name": "f2", "objective": "maximize", "threshold": 0.1}])
         mobs = []
         for _ in range(20):
-            a, b = rng.random(), rng.randint(1, 5)
-            mobs.append({"assignments": {"a": a, "b": b}, "values": [
-                {"name": "f1", "value": a + rng.random() * 0.1}, {"name": "f2", "value": 1 - a**2 + b * 0.01}]})
+            xa, xb = rng.random(), rng.randint(1, 5)
+            mobs.append({"assignments": {"a": xa, "b": xb}, "values": [
+                {"name": "f1", "value": xa + rng.random() * 0.1}, {"name": "f2", "value": 1 - xa**2 + xb * 0.01}]})
         c.experiments(m.id).observations().create_batch(observations=mobs)
         d.multi = m.id
 

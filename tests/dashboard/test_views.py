@@ -90,7 +90,7 @@ def test_history_page_filters_sorts_and_pages_on_the_server() -> None:
     assert desc[-1]["n"] == 8 and desc[0]["m"]["y"] == max(ys.values())
     assert [r["n"] for r in views.history_page(EXP, c, filter="failed = yes")["rows"]] == [8]
     assert views.history_page(EXP, c, filter="lr ~ e-")["matched"] == sum("e-" in str(x.assignments["lr"]) for x in o)
-    best = max(ys, key=ys.get)
+    best = max(ys, key=lambda n: ys[n])
     assert [r["n"] for r in views.history_page(EXP, c, limit=1000)["rows"] if r["best"]] == [best]
     for kwargs, field in (({"filter": "nope > 1"}, "filter"), ({"sort": "zzz"}, "sort"), ({"order": "up"}, "order"),
                           ({"limit": 0}, "limit"), ({"offset": -1}, "offset")):
@@ -174,7 +174,9 @@ def test_endpoints_over_http(remote: assay.Connection, server) -> None:  # type:
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and "/dashboard/static/experiments.js?v=" in page.text
     # the pages name their scripts with a content hash: those URLs are cached for good, plain ones revalidate
-    url = re.search(r'"(/dashboard/static/experiments\.js\?v=[0-9a-f]+)"', page.text).group(1)
+    found = re.search(r'"(/dashboard/static/experiments\.js\?v=[0-9a-f]+)"', page.text)
+    assert found, page.text[:300]
+    url = found.group(1)
     assert "immutable" in httpx.get(server.url + url).headers["cache-control"]
     assert httpx.get(server.url + "/dashboard/static/experiments.js?v=stale").headers["cache-control"] == "no-cache"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,7 +46,7 @@ def check(exp, assignments: dict) -> None:  # type: ignore[no-untyped-def]
 @st.composite
 def definitions(draw: st.DrawFn) -> dict:
     n_double = draw(st.integers(1, 4))
-    params = []
+    params: list[dict[str, Any]] = []
     for i in range(n_double):
         lo = draw(st.floats(-100, 100, allow_nan=False))
         span = draw(st.floats(0.01, 100))
@@ -190,7 +192,7 @@ def test_integer_constraints_with_a_single_feasible_corner() -> None:
 
 
 def test_infeasible_constraints_are_reported() -> None:
-    body = dict(parameters=[{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
+    body: dict[str, Any] = dict(parameters=[{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
                             {"name": "y", "type": "double", "bounds": {"min": 0, "max": 1}}],
                 linear_constraints=[{"type": "greater_than", "threshold": 2.5, "terms": [
                     {"name": "x", "weight": 1}, {"name": "y", "weight": 1}]}])
@@ -230,7 +232,8 @@ def test_model_inequalities_match_botorch_convention() -> None:
     space = space_of(exp)
     [(idx, coef, rhs)] = model_inequalities(space)
     assert idx == [2, 3]  # after the two one-hot columns of c
-    for a in ({"c": "a", "x": 1.0, "y": 2.0}, {"c": "b", "x": 9.0, "y": 1.0}):
+    cases: list[dict[str, Any]] = [{"c": "a", "x": 1.0, "y": 2.0}, {"c": "b", "x": 9.0, "y": 1.0}]
+    for a in cases:
         z = space.encode(a)
         ok = sum(c * z[i] for i, c in zip(idx, coef, strict=True)) >= rhs - 1e-9
         assert ok == (a["x"] + 2 * a["y"] <= 6)

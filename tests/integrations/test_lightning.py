@@ -27,7 +27,7 @@ class Tiny(pl.LightningModule):
         self.net = torch.nn.Sequential(torch.nn.Linear(3, hidden), torch.nn.Linear(hidden, 1))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], idx: int) -> torch.Tensor:
-        if self.hparams.crash_at is not None and self.global_step == self.hparams.crash_at:
+        if self.hparams["crash_at"] is not None and self.global_step == self.hparams["crash_at"]:
             raise RuntimeError("loss exploded")
         x, y = batch
         loss = torch.nn.functional.mse_loss(self.net(x), y)
@@ -39,7 +39,7 @@ class Tiny(pl.LightningModule):
         self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.SGD(self.parameters(), lr=self.hparams["lr"])
 
 
 def _data() -> DataLoader:

@@ -48,11 +48,12 @@ def test_tune_searcher_respects_concurrency_and_restores(local_ray, tmp_path: Pa
             raise ValueError("diverged")  # a failing trial becomes a failed observation
         tune.report({"loss": (config["x"] - 0.5) ** 2 + config["k"]})
 
-    results = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=20),
+    grid = tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=search, num_samples=20),
                          run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0)).fit()
     assert search.max_live_seen == 2  # two at a time: the experiment's parallel_bandwidth
     assert search.live == {}
     data = exp.fetch()
+    results = [grid[i] for i in range(len(grid))]
     assert data.progress.observation_count == 4 == len(results)  # FINISHED at the budget, not num_samples
     assert data.progress.open_suggestion_count == 0
     losses = sorted(r.metrics["loss"] for r in results if r.metrics and "loss" in r.metrics)

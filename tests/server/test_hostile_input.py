@@ -6,6 +6,7 @@ import json
 import warnings
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from assay.config import Settings
@@ -31,7 +32,7 @@ def eid(c: TestClient) -> str:
     return c.post("/v1/experiments", json=simple_experiment(name="target")).json()["id"]
 
 
-def raw(c: TestClient, method: str, path: str, body: str | bytes) -> object:
+def raw(c: TestClient, method: str, path: str, body: str | bytes) -> httpx.Response:
     return c.request(method, path, content=body, headers={"content-type": "application/json"})
 
 

@@ -107,7 +107,7 @@ def _tag(t: Team) -> None:
 PUBLIC_ROUTES = {"/dashboard/static/{name}"}
 
 # path parameter name -> factory making team B's object and storing its id under that name
-FACTORIES: dict[str, Callable[[Team], None]] = {
+FACTORIES: dict[str, Callable[[Team], object]] = {
     "experiment_id": _experiment_objects, "suggestion_id": _experiment_objects,
     "observation_id": _experiment_objects, "queued_id": _experiment_objects,
     "token_id": _token, "client_id": lambda t: None, "user_id": _user, "organization_id": lambda t: None,
@@ -134,7 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         unknown = params - set(FACTORIES)
         assert not unknown, (f"routes have path parameters {sorted(unknown)} this test cannot fill: add a factory "
                              "making team B's object to FACTORIES in tests/server/test_isolation.py")
-        done: set[Callable[[Team], None]] = set()
+        done: set[Callable[[Team], object]] = set()
         for name in sorted(params):
             f = FACTORIES[name]
             if f not in done:
@@ -176,7 +176,8 @@ def test_every_route_hides_team_b(world: dict[str, Any]) -> None:
             continue
         b_path = _fill(path, b.ids)
         missing_path = _fill(path, {k: MISSING for k in b.ids})
-        for body in ({}, None):
+        bodies: tuple[dict[str, Any] | None, ...] = ({}, None)
+        for body in bodies:
             r_b = c.request(method, b_path, json=body, headers=bearer(a.token))
             r_missing = c.request(method, missing_path, json=body, headers=bearer(a.token))
             assert r_b.status_code < 500, (method, b_path, r_b.text)

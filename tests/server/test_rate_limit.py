@@ -97,6 +97,7 @@ def test_limit_holds_across_worker_processes(tmp_path: Path) -> None:
                          extra_env={"ASSAY_RATE_LIMIT": str(rate), "ASSAY_RATE_BURST": str(burst)}).start()
     try:
         def call(_: int) -> int:  # a new connection each time: the kernel spreads them over both processes
+            assert proc.token is not None
             return httpx.get(proc.url + "/v1/tokens/self", auth=(proc.token, ""),
                              headers={"Connection": "close"}).status_code
 
