@@ -29,7 +29,7 @@ test: dev
 
 lint: dev
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/mypy src/assay benchmarks
+	$(VENV)/bin/mypy src/assay benchmarks tests
 
 # HEBO pins numpy<1.25, so it lives in its own venv (benchmarks/.venv-hebo) driven over a pipe.
 bench: dev

@@ -178,9 +178,9 @@ def test_team_tags_and_run_tags(conn: assay.Connection) -> None:
     assert conn.request("POST", f"/v1/training_runs/{run['id']}/tags", json={"id": best["id"]})["name"] == "best"
     conn.request("POST", f"/v1/training_runs/{run['id']}/tags", json={"id": best["id"]})  # twice: still once
     assert conn.request("GET", f"/v1/training_runs/{run['id']}")["tags"].count(best["id"]) == 1
-    with pytest.raises(Unprocessable) as err:
+    with pytest.raises(Unprocessable) as unknown:
         conn.request("POST", f"/v1/training_runs/{run['id']}/tags", json={"id": "987654"})
-    assert err.value.field == "id"
+    assert unknown.value.field == "id"
     assert conn.request("DELETE", f"/v1/training_runs/{run['id']}/tags/{gpu['id']}")["name"] == "gpu"
     assert gpu["id"] not in conn.request("GET", f"/v1/training_runs/{run['id']}")["tags"]
     with pytest.raises(NotFound):

@@ -259,7 +259,7 @@ def test_server_process_freezes_its_startup_heap(tmp_path: Path) -> None:
 
 
 
-def _sequential_client(svc: Service, eid: str, evaluate: float = 0.0) -> list[tuple[dict, str | None]]:
+def _sequential_client(svc: Service, eid: int | str, evaluate: float = 0.0) -> list[tuple[dict, str | None]]:
     """One sequential client (bandwidth 1): suggest -> observe, once with an extra observation by assignments
     shortly after (while the supplier computes for the previous state), each point evaluated for ``evaluate``
     seconds; returns what it was served."""

@@ -127,7 +127,7 @@ def test_importance_finds_the_parameter_that_matters() -> None:
     y = imp["y"]
     assert set(y) == {"x", "n", "c", "z", "mode"}
     assert abs(sum(y.values()) - 1) < 1e-9
-    assert max(y, key=y.get) == "x" and y["x"] > 0.5 and y["c"] > y["n"]
+    assert max(y, key=lambda k: y[k]) == "x" and y["x"] > 0.5 and y["c"] > y["n"]
 
 
 def test_importance_needs_enough_observations() -> None:

@@ -177,6 +177,7 @@ def test_a_misleading_cheap_task_is_dropped_and_the_search_falls_back_to_full_ta
     assert "full-task BO" in cands[-1].source and "dropped" in cands[-1].source
     assert len({SPACE.key(c.assignments) for c in cands}) == len(cands)
     for c in cands[:2]:  # the restart continues where it stopped, then hands over to BO
+        assert c.task is not None
         observe(obs, c.assignments, c.task)
     cands2 = suggest(problem(obs, observation_budget=40), multitask.RESTART - 1)
     assert [c.assignments for c in cands2[:-1]] == [c.assignments for c in cands[2:-1]]
@@ -354,7 +355,8 @@ def test_leave_one_out_log_density_matches_refitting_without_each_point() -> Non
         K = model.covar_module(tx).to_dense()
         noise = float(model.likelihood.noise.squeeze())
         mean = model.mean_module(tx)
-    scale = float(model.outcome_transform.stdvs.squeeze())
+    stdvs: torch.Tensor = model.outcome_transform.stdvs  # type: ignore[assignment]  # Module.__getattr__'s union
+    scale = float(stdvs.squeeze())
     direct = []
     with torch.no_grad():
         for i in range(len(y)):

@@ -127,6 +127,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert a_token
         b_org = acc.create_organization("org B")  # another organization: its ids must not show either
         b_client, b_admin = acc.create_team("team B", organization=int(b_org["id"]))
+        assert b_admin is not None
         a = Team(c, a_token, "1", "team-a-own")
         b = Team(c, b_admin["token"], str(b_client), SECRET)
         a.ids["organization_id"], b.ids["organization_id"] = "1", b_org["id"]
