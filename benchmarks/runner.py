@@ -6,11 +6,12 @@ kept when its budget matches, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -132,14 +133,32 @@ def run_all(results: Path, problem_names: list[str], optimizer_names: list[str],
         log(f"  {run['problem']:<22} {run['optimizer']:<11} seed {run['seed']:<3} {status}  "
             f"({run['wall_s']:.1f} s, {ask * 1000:.0f} ms/ask)")
 
+    for _, run in _each(run_one, [(p, o, s, budget) for p, o, s in todo], jobs):
+        store(run)
+
+
+def _each(fn: Callable[..., Any], calls: list[tuple[Any, ...]], jobs: int) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """``(args, fn(*args))`` for each of ``calls``: in order in this process (the first error stops it), or as
+    they finish in ``jobs`` processes (``fn`` must pickle). In processes an error does not stop the other calls:
+    their results are still yielded, then a ``RuntimeError`` names the failed calls."""
     if jobs <= 1:
-        for p, o, s in todo:
-            store(run_one(p, o, s, budget))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_one, p, o, s, budget) for p, o, s in todo]
-            for f in as_completed(futures):
-                store(f.result())
+        for args in calls:
+            yield args, fn(*args)
+        return
+    failed: list[tuple[tuple[Any, ...], BaseException]] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(fn, *args): args for args in calls}
+        for f in as_completed(futures):
+            try:
+                result = f.result()
+            except Exception as exc:
+                failed.append((futures[f], exc))
+                print(f"{' '.join(map(str, futures[f]))}: failed: {exc!r}", flush=True)
+                continue
+            yield futures[f], result
+    if failed:
+        names = ", ".join(" ".join(map(str, args)) for args, _ in failed)
+        raise RuntimeError(f"{len(failed)} of {len(calls)} studies failed ({names})") from failed[0][1]
 
 
 def load_runs(results: Path, budget: int | None = None) -> list[dict[str, Any]]:
@@ -167,7 +186,7 @@ def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str,
     With ``jobs`` > 1 the studies run in that many processes (``study`` must pickle: a module-level
     function or a ``functools.partial`` of one); a method's runs are kept in seed order either way. A study that
     raises stops a sequential run; in processes the other studies still run and are stored, then the first error
-    is raised."""
+    is raised (see ``_each``)."""
     todo = []
     for pname, method, seed in studies:
         runs = results["runs"].setdefault(pname, {}).setdefault(method, [])
@@ -182,22 +201,5 @@ def run_missing(results: dict[str, Any], out: Path, studies: Iterable[tuple[str,
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results))
 
-    if jobs <= 1:
-        for key in todo:
-            store(*key, *_timed(study, *key))
-        return
-    failed: list[tuple[tuple[str, str, int], BaseException]] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_timed, study, *key): key for key in todo}
-        for f in as_completed(futures):
-            try:
-                done = f.result()
-            except Exception as exc:  # the other studies' results are still stored
-                failed.append((futures[f], exc))
-                print(f"{' '.join(map(str, futures[f]))}: failed: {exc!r}", flush=True)
-                continue
-            store(*futures[f], *done)
-    if failed:
-        names = ", ".join(" ".join(map(str, key)) for key, _ in failed)
-        raise RuntimeError(f"{len(failed)} of {len(todo)} studies failed ({names}); the others are stored "
-                           f"in {out}") from failed[0][1]
+    for key, done in _each(functools.partial(_timed, study), todo, jobs):
+        store(*key, *done)
