@@ -60,6 +60,11 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   only from its prior, so its full-task expected improvement is the cheap task's with an uninformed variance
   added everywhere, and it explored where the cheap task's own search converges (docs/benchmarks.md, "Single-task
   BO on the cheapest task first").
+* **Promotion:** the first full-task run (the model's recommendation) is followed by ``PROMOTE - 1`` more at the
+  best points measured on the cheapest task and not yet run in full, as successive halving promotes its best
+  configurations: one full-task look at the start's best region often missed it on the real problems, whose cheap
+  tasks order the good configurations only roughly. A promoted point has its cheap value already, but it is no
+  pair for the verdict above: chosen for that value, its full-task rank says little about the cheap task's.
 * **Schedule:** once the remaining budget only covers a reserve, every suggestion runs on the full task: the
   recommendation while it is unmeasured, then full-task expected improvement.
 
@@ -100,6 +105,9 @@ FORCE_FULL_AFTER = 2.0
 #: full-task Sobol points that restart the search when every cheap task was dropped (while at least this
 #: much budget is left): the full-task points it inherits lie where the misleading tasks pointed
 RESTART = 4
+#: full-task runs made in a row at the end of the start: the first at the model's recommendation, the others
+#: at the best points measured on the cheapest task (promoted, as in successive halving; not pairs)
+PROMOTE = 3
 #: full-task observations before the cheap tasks' help is judged by leave-one-out prediction
 LOO_MIN = 6
 #: mean leave-one-out log density (nats per full-task point) by which a full-task-only GP must beat the
@@ -237,8 +245,9 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]
     """Per cheap task cost: ``(verdict, rho, pairs, evidence)``, verdict ``"kept"``, ``"dropped"`` or ``"open"``;
     ``evidence`` is the model's (:func:`_pair_evidence`, nats per pair) where the ranks asked it, else NaN.
 
-    Cheap tasks are judged cheapest first on the points measured on both them and the full task (the
-    first ``PAIRS`` such full-task points, so a verdict never changes once made). Sequentially, on the first
+    Cheap tasks are judged cheapest first on the points measured on the full task and then on them (the
+    first ``PAIRS`` such full-task points, so a verdict never changes once made; a point promoted from the
+    cheap task, measured there first, is not a pair). Sequentially, on the first
     ``k`` pairs (``k >= EARLY_PAIRS``), a task is dropped when two kinds of evidence agree that it misleads:
 
     * its Spearman rank correlation with the full task there is at most ``RHO_EARLY`` (or below ``RHO_MIN``
@@ -268,7 +277,9 @@ def task_verdicts(problem: Problem) -> dict[float, tuple[str, float, int, float]
         for o, v in zip(obs, y, strict=True):
             if o.task.cost == cost:  # type: ignore[union-attr]
                 cheap.setdefault(space.key(o.assignments), (v, at[id(o)]))
-        pairs = [(k, cheap[k][0], v, max(i, cheap[k][1])) for k, v, i in full if k in cheap][:PAIRS]
+        # a paired run follows its full-task run; a point promoted from the cheap task (selected by its cheap
+        # value, which narrows the ranks) is not a pair
+        pairs = [(k, cheap[k][0], v, cheap[k][1]) for k, v, i in full if k in cheap and cheap[k][1] > i][:PAIRS]
         verdict: tuple[str, float, int, float] = ("open", math.nan, len(pairs), math.nan)
         for k in range(min(EARLY_PAIRS, PAIRS), len(pairs) + 1):  # sequential: the first decisive prefix
             _, a, b, _ = zip(*pairs[:k], strict=True)
@@ -456,7 +467,8 @@ def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]
 
 
 def _pairing(problem: Problem, n: int) -> list[Candidate]:
-    """The cheap task being judged, measured at full-task points that lack it (at most ``PAIRS`` of them)."""
+    """The cheap task being judged, measured at full-task points that lack it (at most ``PAIRS`` of them; not at
+    points promoted from it, which it measured first)."""
     if _budget_left(problem) <= reserve(problem):
         return []  # the final reserve is for the full task
     verdicts = task_verdicts(problem)
@@ -468,9 +480,15 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
     space = problem.space
     have = {space.key(o.assignments) for o in problem.observations if o.task is not None and o.task.cost == cost}
     have |= {space.key(a) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost == cost}
-    full_pts = [o.assignments for o in problem.observations
-                if o.task is not None and o.task.cost >= 1.0 and not o.failed]
-    full_pts += [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0]
+    before: dict[Any, int] = {}  # space key -> index of its first observation on the task being judged
+    for i, o in enumerate(problem.observations):
+        if o.task is not None and o.task.cost == cost:
+            before.setdefault(space.key(o.assignments), i)
+    full_pts = [o.assignments for i, o in enumerate(problem.observations)  # not the promoted ones
+                if o.task is not None and o.task.cost >= 1.0 and not o.failed
+                and before.get(space.key(o.assignments), i + 1) > i]
+    full_pts += [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
+                 if t.cost >= 1.0 and space.key(a) not in before]
     out: list[Candidate] = []
     for a in full_pts[:PAIRS]:
         if space.key(a) not in have and len(out) < n:
@@ -481,20 +499,43 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
     return out
 
 
+def _promotion(problem: Problem, n: int) -> list[Candidate]:
+    """After the first full-task run and until ``PROMOTE`` exist (made or open): the best points measured on the
+    cheapest task (by their value there) not yet run on the full task, as successive halving promotes its best
+    configurations. They are no pairs for :func:`task_verdicts` (fewer than ``EARLY_PAIRS`` pairs: no verdict yet)."""
+    space, full = problem.space, _full(problem.tasks)
+    done = [o.assignments for o in problem.observations if o.task is not None and o.task.cost >= 1.0]
+    done += [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0]
+    if not done or len(done) >= PROMOTE or _budget_left(problem) <= reserve(problem):
+        return []
+    have = {space.key(a) for a in done}
+    cheap = _cheapest(problem.tasks).cost
+    obs, y = _data(problem)
+    out: list[Candidate] = []
+    for i in np.argsort(-y, kind="stable"):
+        a = obs[i].assignments
+        if obs[i].task.cost == cheap and space.key(a) not in have and len(out) < min(n, PROMOTE - len(done)):  # type: ignore[union-attr]
+            have.add(space.key(a))
+            out.append(Candidate(dict(a), task=full, source=f"multitask: full-task run {len(done) + len(out) + 1} "
+                                 f"of {PROMOTE}: promoted from the cost-{cheap:g} task (its best point not yet run "
+                                 f"in full)"))
+    return out
+
+
 def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
     start = _cheap_start(problem, n)
     if start is not None:
         return start
-    paired = _pairing(problem, n)
-    if paired:
-        if len(paired) == n:
-            return paired
+    due = _pairing(problem, n) or _promotion(problem, n)  # paired runs, then promotions
+    if due:
+        if len(due) == n:
+            return due
         from dataclasses import replace
 
-        more = replace(problem, pending=list(problem.pending) + [c.assignments for c in paired],
-                       pending_tasks=_pending_tasks(problem) + [c.task for c in paired],
-                       n_suggested=problem.n_suggested + len(paired))
-        return paired + _suggest(more, n - len(paired), rng)
+        more = replace(problem, pending=list(problem.pending) + [c.assignments for c in due],
+                       pending_tasks=_pending_tasks(problem) + [c.task for c in due],
+                       n_suggested=problem.n_suggested + len(due))
+        return due + _suggest(more, n - len(due), rng)
     left = _budget_left(problem)
     problem, dropped = _without_dropped(problem)
     if all(t.cost >= 1.0 for t in problem.tasks):
