@@ -447,6 +447,15 @@ def loo_log_density(model: Any, rows: np.ndarray | None = None) -> float:
     return float(np.mean(-0.5 * np.log(2 * np.pi * var * scale**2) - 0.5 * resid**2 / var))
 
 
+def _run_on(problem: Problem, cost: float) -> list[dict[str, Any]]:
+    """The points observed (failed ones too) or open on the task of ``cost`` (1: the full task)."""
+    full = cost >= 1.0
+    made = [o.assignments for o in problem.observations
+            if o.task is not None and (o.task.cost >= 1.0 if full else o.task.cost == cost)]
+    return made + [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True)
+                   if (t.cost >= 1.0 if full else t.cost == cost)]
+
+
 def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]:
     """The first ``RESTART`` full-task Sobol points not yet run or open, while ``left`` (budget) >= ``RESTART``.
 
@@ -456,8 +465,7 @@ def _restart(problem: Problem, n: int, why: str, left: float) -> list[Candidate]
     if left < RESTART:
         return []
     space, full = problem.space, _full(problem.tasks)
-    have = {space.key(o.assignments) for o in problem.observations if o.task is not None and o.task.cost >= 1.0}
-    have |= {space.key(a) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0}
+    have = {space.key(a) for a in _run_on(problem, 1.0)}
     out: list[Candidate] = []
     for a in space.from_unit(sobol_points(space, 0, RESTART, problem.seed + 104729)):
         if len(out) < n and space.key(a) not in have and space.satisfies_linear_constraints(a):
@@ -478,8 +486,7 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
     cost = open_[0]
     task = next(t for t in problem.tasks if t.cost == cost)
     space = problem.space
-    have = {space.key(o.assignments) for o in problem.observations if o.task is not None and o.task.cost == cost}
-    have |= {space.key(a) for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost == cost}
+    have = {space.key(a) for a in _run_on(problem, cost)}
     before: dict[Any, int] = {}  # space key -> index of its first observation on the task being judged
     for i, o in enumerate(problem.observations):
         if o.task is not None and o.task.cost == cost:
@@ -504,8 +511,7 @@ def _promotion(problem: Problem, n: int) -> list[Candidate]:
     cheapest task (by their value there) not yet run on the full task, as successive halving promotes its best
     configurations. They are no pairs for :func:`task_verdicts` (fewer than ``EARLY_PAIRS`` pairs: no verdict yet)."""
     space, full = problem.space, _full(problem.tasks)
-    done = [o.assignments for o in problem.observations if o.task is not None and o.task.cost >= 1.0]
-    done += [a for a, t in zip(problem.pending, _pending_tasks(problem), strict=True) if t.cost >= 1.0]
+    done = _run_on(problem, 1.0)
     if not done or len(done) >= PROMOTE or _budget_left(problem) <= reserve(problem):
         return []
     have = {space.key(a) for a in done}
