@@ -501,9 +501,12 @@ def summarize(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
+def correlations(names: list[str], n: int = 200, seed: int = 0, results: dict[str, Any] | None = None) -> str:
     """How informative each cheap task is: Spearman rank correlation with the full task over ``n`` random
-    configurations, and over the best quarter of them (by full-task value), where a search spends its time."""
+    configurations, and over the best quarter of them (by full-task value), where a search spends its time.
+
+    With ``results`` (a results file with ``assay-bo`` traces) also what the issue's 5x would take of a cheap task
+    (:func:`promotion_odds`): single-task BO's median final quality T2 and a fifth of its median cost to T2."""
     from scipy.stats import spearmanr
 
     from benchmarks.space import sample
@@ -511,6 +514,8 @@ def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
     lines = [f"| problem | task cost | Spearman vs full task, {n} random points | among the best quarter | "
              "full-task value at the task's best point (its rank) | best full-task value |",
              "|---|---|---|---|---|---|"]
+    odds = ["| problem | task cost | T2 (random points as good) | a fifth of BO's cost to T2 | chance of T2 "
+            "by then: m random cheap runs, the k best run in full |", "|---|---|---|---|---|"]
     for name in names:
         p = PROBLEMS[name]
         rng = np.random.default_rng(seed)
@@ -518,12 +523,42 @@ def correlations(names: list[str], n: int = 200, seed: int = 0) -> str:
         y = np.array([[p.f(x, s) for s in p.fidelities] for x in xs])
         full = y[:, -1]
         top = full <= np.quantile(full, 0.25)
+        bo = (results or {}).get("runs", {}).get(name, {}).get("assay-bo", [])
+        target = _median([best_at(t, results["budget"]) for t in bo]) if results and bo else math.nan
+        cost = _median([cost_to(t, target) for t in bo]) / 5 if bo else math.nan
         for j, s in enumerate(p.fidelities[:-1]):
             k = int(np.argmin(y[:, j]))
             lines.append(f"| {name} | {s:g} | {spearmanr(y[:, j], full)[0]:.3f} | "
                          f"{spearmanr(y[top, j], full[top])[0]:.3f} | {full[k]:.4g} "
                          f"({int((full < full[k]).sum()) + 1} of {n}) | {full.min():.4g} |")
-    return "\n".join(lines)
+            if math.isfinite(cost):
+                chances = ", ".join(f"m={m} k={k}: {q:.2f}" for m, k, q in promotion_odds(y[:, j], full, s, target,
+                                                                                          cost))
+                odds.append(f"| {name} | {s:g} | {target:.4g} ({int((full <= target).sum())} of {n}) | {cost:.3g} | "
+                            f"{chances} |")
+    return "\n".join(lines + ([""] + odds if len(odds) > 2 else []))
+
+
+def promotion_odds(cheap: np.ndarray, full: np.ndarray, task_cost: float, target: float, cost: float,
+                   draws: int = 4000, seed: int = 1) -> list[tuple[int, int, float]]:
+    """For k = 1, 2, 3 full-task runs: the chance that ``m`` configurations drawn from the given ones and measured
+    on a cheap task (values ``cheap``), then the ``k`` best of them run in full (values ``full``), find a full-task
+    value <= ``target`` within ``cost`` (``m = (cost - k) / task_cost``), over ``draws`` random draws.
+
+    Successive halving from a random start, the simplest use of a cheap task: a yardstick for what its ranks allow
+    (a model-guided search concentrates its cheap runs where they rank better or worse)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in (1, 2, 3):
+        m = min(len(full), int(math.floor((cost - k) / task_cost + 1e-9)))
+        if m < k:
+            continue
+        hits = 0
+        for _ in range(draws):
+            idx = rng.choice(len(full), size=m, replace=False)
+            hits += bool(full[idx[np.argsort(cheap[idx], kind="stable")[:k]]].min() <= target)
+        out.append((m, k, hits / draws))
+    return out
 
 
 def study(pname: str, m: str, seed: int, budget: int) -> tuple[dict[str, Any], str]:
@@ -547,10 +582,13 @@ def main() -> None:
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
                     help="merge these result files (one run per problem, e.g. in parallel) into --out")
     ap.add_argument("--correlations", type=int, metavar="N", default=0,
-                    help="only print each cheap task's rank correlation with the full task over N random points")
+                    help="only print each cheap task's rank correlation with the full task over N random points "
+                         "(with --out of a results file that has assay-bo: also what 5x would take of each task)")
     args = ap.parse_args()
     if args.correlations:
-        print(correlations(args.problems.split(","), args.correlations))
+        have = args.out.exists() and args.out != ap.get_default("out")
+        print(correlations(args.problems.split(","), args.correlations,
+                           results=json.loads(args.out.read_text()) if have else None))
         return
     if args.merge:
         parts = [json.loads(f.read_text()) for f in args.merge]

@@ -105,3 +105,28 @@ def test_a_failing_study_in_a_process_does_not_lose_the_others(tmp_path: Path) -
     assert isinstance(err.value.__cause__, KeyError)
     stored = json.loads((tmp_path / "r.json").read_text())["runs"]["branin-mf"]
     assert [r["seed"] for r in stored["random"]] == [0, 1] and stored["no-such-method"] == []
+
+
+def test_promotion_odds_follow_the_cheap_tasks_ranks() -> None:
+    full = np.arange(10.0)  # configuration 0 is the only one as good as the target
+    # a cheap task ranking as the full task does: all ten measured (cost 1 + 10 x 0.1 = 2) find it for sure
+    assert multitask.promotion_odds(full, full, 0.1, 0.0, 2.0)[0] == (10, 1, 1.0)
+    # ranking backwards: the best cheap value is the worst configuration, the target is never met with k = 1
+    assert multitask.promotion_odds(-full, full, 0.1, 0.0, 2.0)[0] == (10, 1, 0.0)
+    # four random cheap runs (cost 1 + 4 x 0.25): the right one is drawn in 4 of 10 draws
+    ((m, k, q), *_) = multitask.promotion_odds(full, full, 0.25, 0.0, 2.0, draws=2000)
+    assert (m, k) == (4, 1) and q == pytest.approx(0.4, abs=0.05)
+    # cost 3: 8 cheap runs with one full, 4 with two, none with three (no such row)
+    assert [r[:2] for r in multitask.promotion_odds(full, full, 0.25, 0.0, 3.0)] == [(8, 1), (4, 2)]
+
+
+def test_correlations_say_what_5x_would_take_against_single_task_bo() -> None:
+    toy = multitask.MFProblem("toy", [double("x", 0.0, 1.0)], (0.25, 1.0), lambda x, s: (x["x"] - 0.3) ** 2, "toy")
+    bo = [{"cost": [1.0, 2.0, 3.0], "best": [0.5, 0.2, v]} for v in (0.01, 0.02, 0.03)]  # T2 0.02, at cost 3
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(multitask.PROBLEMS, "toy", toy)
+        plain = multitask.correlations(["toy"], 20)
+        odds = multitask.correlations(["toy"], 20, results={"budget": 3, "runs": {"toy": {"assay-bo": bo}}})
+    assert "| toy | 0.25 | 1.000 |" in plain and "chance of T2" not in plain
+    row = odds.splitlines()[-1]
+    assert row.startswith("| toy | 0.25 | 0.02 (") and "| 0.6 |" in row and row.endswith("|")
