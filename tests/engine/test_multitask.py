@@ -117,20 +117,26 @@ def test_multitask_reaches_a_target_for_less_cost_than_full_task_bo() -> None:
     assert mt < bo, (mt, bo)
 
 
-def test_the_first_full_task_check_is_followed_by_promotions_of_the_best_cheap_points() -> None:
-    """As in successive halving, ``PROMOTE - 1`` more full-task runs go to the best points measured on the
-    cheapest task. They have a cheap value already but are no pairs: chosen by that value, their full-task
-    ranks say little about the cheap task's (the pairs are paired runs after model-chosen full-task runs)."""
+def test_the_first_full_task_check_is_followed_by_promotions_of_cheap_points() -> None:
+    """As in successive halving, ``PROMOTE - 1`` more full-task runs go to points measured on the cheapest task:
+    the first to its best one, the next by the model's full-task expected improvement, which passes over the
+    second-best cheap point next to the full-task check for a slightly worse one in another of Branin's basins.
+    They have a cheap value already but are no pairs: chosen by that value, their full-task ranks say little
+    about the cheap task's (the pairs are paired runs after model-chosen full-task runs)."""
     rng = np.random.default_rng(2)
     obs: list[Observation] = []
     for _ in range(8):
         observe(obs, {"x1": float(rng.uniform(-5, 10)), "x2": float(rng.uniform(0, 15))}, TASKS[0])
-    observe(obs, {"x1": 3.0, "x2": 2.0}, TASKS[2])  # the first full-task check
+    observe(obs, {"x1": 9.4, "x2": 2.6}, TASKS[0])  # the best cheap point (right basin)
+    observe(obs, {"x1": -3.05, "x2": 12.1}, TASKS[0])  # the second best, next to the full-task check below
+    observe(obs, {"x1": -3.0, "x2": 12.0}, TASKS[2])  # the first full-task check (left basin)
+    best = sorted((o for o in obs if o.task == TASKS[0]), key=lambda o: o.values[0].value)
+    assert [o.assignments["x1"] for o in best[:2]] == [9.4, -3.05] and 3 < best[2].assignments["x1"] < 4  # middle
     cands = suggest(problem(obs, observation_budget=40), 1 + multitask.PROMOTE)
     assert cands[0].task == TASKS[0] and "paired" in cands[0].source and cands[0].assignments == obs[-1].assignments
-    best = sorted((o for o in obs if o.task == TASKS[0]), key=lambda o: o.values[0].value)
     promoted = cands[1:multitask.PROMOTE]
-    assert [c.assignments for c in promoted] == [o.assignments for o in best[:multitask.PROMOTE - 1]]
+    assert [c.assignments for c in promoted] == [best[0].assignments, best[2].assignments]
+    assert "its best point" in promoted[0].source and "expected improvement" in promoted[1].source
     assert all(c.task == TASKS[2] and "promoted" in c.source for c in promoted)
     assert "promoted" not in cands[-1].source  # PROMOTE full-task runs are open or made
     for c in cands[:multitask.PROMOTE]:

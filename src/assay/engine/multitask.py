@@ -60,11 +60,14 @@ both the budget it consumes and the fidelity feature of the model (1 = the full 
   only from its prior, so its full-task expected improvement is the cheap task's with an uninformed variance
   added everywhere, and it explored where the cheap task's own search converges (docs/benchmarks.md, "Single-task
   BO on the cheapest task first").
-* **Promotion:** the first full-task run (the model's recommendation) is followed by ``PROMOTE - 1`` more at the
-  best points measured on the cheapest task and not yet run in full, as successive halving promotes its best
-  configurations: one full-task look at the start's best region often missed it on the real problems, whose cheap
-  tasks order the good configurations only roughly. A promoted point has its cheap value already, but it is no
-  pair for the verdict above: chosen for that value, its full-task rank says little about the cheap task's.
+* **Promotion:** the first full-task run (the model's recommendation) is followed by ``PROMOTE - 1`` more at points
+  measured on the cheapest task and not yet run in full, as successive halving promotes its best configurations: one
+  full-task look at the start's best region often missed it on the real problems, whose cheap tasks order the good
+  configurations only roughly. The first goes to the best cheap value; the next by the model's full-task expected
+  improvement among those points, so it is spent where the full-task runs so far say least (the cheap start's
+  search concentrates around its best region, and the second-best cheap point is often next to the first two).
+  A promoted point has its cheap value already, but it is no pair for the verdict above: chosen for that value,
+  its full-task rank says little about the cheap task's.
 * **Schedule:** once the remaining budget only covers a reserve, every suggestion runs on the full task: the
   recommendation while it is unmeasured, then full-task expected improvement.
 
@@ -507,9 +510,12 @@ def _pairing(problem: Problem, n: int) -> list[Candidate]:
 
 
 def _promotion(problem: Problem, n: int) -> list[Candidate]:
-    """After the first full-task run and until ``PROMOTE`` exist (made or open): the best points measured on the
-    cheapest task (by their value there) not yet run on the full task, as successive halving promotes its best
-    configurations. They are no pairs for :func:`task_verdicts` (fewer than ``EARLY_PAIRS`` pairs: no verdict yet)."""
+    """After the first full-task run and until ``PROMOTE`` exist (made or open): full-task runs at points measured
+    on the cheapest task and not yet run in full, as successive halving promotes its best configurations. The
+    first goes to the best such point by its cheap value; the later ones to the one with the largest full-task
+    expected improvement under the multi-fidelity model (the open full-task runs as kriging believers), so they
+    also look where the cheap task ranks the full task's good points lower (cheap-value order if the model
+    fails). They are no pairs for :func:`task_verdicts` (fewer than ``EARLY_PAIRS`` pairs: no verdict yet)."""
     space, full = problem.space, _full(problem.tasks)
     done = _run_on(problem, 1.0)
     if not done or len(done) >= PROMOTE or _budget_left(problem) <= reserve(problem):
@@ -517,15 +523,44 @@ def _promotion(problem: Problem, n: int) -> list[Candidate]:
     have = {space.key(a) for a in done}
     cheap = _cheapest(problem.tasks).cost
     obs, y = _data(problem)
-    out: list[Candidate] = []
+    cand: list[dict[str, Any]] = []  # the cheapest task's points not yet run in full, best cheap value first
     for i in np.argsort(-y, kind="stable"):
         a = obs[i].assignments
-        if obs[i].task.cost == cheap and space.key(a) not in have and len(out) < min(n, PROMOTE - len(done)):  # type: ignore[union-attr]
+        if obs[i].task.cost == cheap and space.key(a) not in have:  # type: ignore[union-attr]
             have.add(space.key(a))
-            out.append(Candidate(dict(a), task=full, source=f"multitask: full-task run {len(done) + len(out) + 1} "
-                                 f"of {PROMOTE}: promoted from the cost-{cheap:g} task (its best point not yet run "
-                                 f"in full)"))
+            cand.append(dict(a))
+    out: list[Candidate] = []
+    while cand and len(out) < min(n, PROMOTE - len(done)):
+        k = len(done) + len(out) + 1
+        if k == 2:
+            a, why = cand.pop(0), "its best point not yet run in full"
+        else:
+            a, why = cand.pop(_by_full_task_ei(problem, obs, y, cand, [c.assignments for c in out])), \
+                "the largest full-task expected improvement among its points not yet run in full"
+        out.append(Candidate(a, task=full, source=f"multitask: full-task run {k} of {PROMOTE}: promoted from the "
+                             f"cost-{cheap:g} task ({why})"))
     return out
+
+
+def _by_full_task_ei(problem: Problem, obs: list[Observation], y: np.ndarray, cand: list[dict[str, Any]],
+                     chosen: list[dict[str, Any]]) -> int:
+    """Index in ``cand`` of the point with the largest full-task expected improvement under the multi-fidelity
+    model, the open full-task runs and ``chosen`` (full-task runs being suggested) as kriging believers; 0 (the
+    first candidate) if there is no model to ask or it fails."""
+    full_y = [v for o, v in zip(obs, y, strict=True) if o.task.cost >= 1.0]  # type: ignore[union-attr]
+    if len(cand) < 2 or len(obs) < 2 or np.ptp(y) == 0:
+        return 0
+    space = problem.space
+    try:
+        model = _fit(_inputs(problem, obs), y)
+        pending = [np.append(space.encode(a), 1.0) for a, t in zip(problem.pending, _pending_tasks(problem),
+                                                                    strict=True) if t.cost >= 1.0]
+        pending += [np.append(space.encode(a), 1.0) for a in chosen]
+        ei = _full_task_ei(_believer(model, pending), space.encode_many(cand),
+                           max(full_y) if full_y else float(y.max()))
+    except Exception:  # the cheap-value order is still a sound promotion
+        return 0
+    return int(np.argmax(ei))
 
 
 def _suggest(problem: Problem, n: int, rng: np.random.Generator) -> list[Candidate]:
