@@ -572,7 +572,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.multitask", description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="branin-mf,hartmann6-mf,hgb-breast,mlp-digits,mlp-epochs")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5,
+                    help="end of the seed range (exclusive): seeds --seed-start .. --seeds - 1")
     ap.add_argument("--budget", type=int, default=20)
     ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds over processes)")
     ap.add_argument("--jobs", type=int, default=1,
