@@ -24,8 +24,11 @@ dev: $(VENV)/.dev
 demo: install
 	$(VENV)/bin/assay demo
 
+# pytest-xdist processes for the suite (0: one process); each starts its own fork server and PostgreSQL cluster.
+TEST_WORKERS ?= 2
+
 test: dev
-	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
+	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider -n $(TEST_WORKERS)
 
 lint: dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -17,6 +17,11 @@ import pytest
 import assay
 from tests.forkserver import ForkedProcess, forkserver
 
+# The CLI's Rich consoles read COLUMNS once, when assay.cli is imported, and keep that width; pytest-xdist workers
+# start with COLUMNS=80. Tests that need a width set COLUMNS themselves, before the CLI prints.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     forkserver.close()

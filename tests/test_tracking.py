@@ -169,11 +169,15 @@ def test_left_by_exception_reads_the_closing_frame() -> None:
     assert tracking._left_by_exception(None) is True
 
 
-def test_list_runs_tags_archive_and_source(conn: assay.Connection, tmp_path: Path) -> None:
+def test_list_runs_tags_archive_and_source(conn: assay.Connection, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     script = tmp_path / "train_model.py"
     script.write_text("print('training')\n")
     code = tracking.source_code(script)
     assert code == {"content": "print('training')\n"}  # not in a git checkout: no hash
+    # the running script is sys.argv[0] (under pytest-xdist a worker's is "-c", no file): make it train_model.py
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    monkeypatch.setattr(tracking, "_own_source_cache", [])
     for i, (lr, opt) in enumerate([(0.1, "adam"), (0.01, "sgd"), (0.001, "adam")]):
         with assay.create_run(f"r{i}", project="lists", connection=conn, capture=False,
                               tags=["sweep"] + (["best"] if i == 1 else [])) as run:
@@ -184,7 +188,7 @@ def test_list_runs_tags_archive_and_source(conn: assay.Connection, tmp_path: Pat
                 run.remove_tag("sweep")
                 run.set_favorite()
     r = assay.get_run(run.id, connection=conn)
-    assert r["favorite"] is True and r["source_code"].get("content")  # the running script is recorded
+    assert r["favorite"] is True and r["source_code"]["content"] == code["content"]  # the running script
     got = assay.list_runs("lists", where=[("assignments.opt", "==", "adam")], sort="values.acc", connection=conn)
     assert [x["name"] for x in got] == ["r2", "r0"]
     assert [x["name"] for x in assay.list_runs("lists", where=[("tags", "==", "sweep")], connection=conn)] \
