@@ -547,9 +547,9 @@ def _by_full_task_ei(problem: Problem, obs: list[Observation], y: np.ndarray, ca
     """Index in ``cand`` of the point with the largest full-task expected improvement under the multi-fidelity
     model, the open full-task runs and ``chosen`` (full-task runs being suggested) as kriging believers; 0 (the
     first candidate) if there is no model to ask or it fails."""
-    full_y = [v for o, v in zip(obs, y, strict=True) if o.task.cost >= 1.0]  # type: ignore[union-attr]
     if len(cand) < 2 or len(obs) < 2 or np.ptp(y) == 0:
         return 0
+    full_y = [v for o, v in zip(obs, y, strict=True) if o.task.cost >= 1.0]  # type: ignore[union-attr]
     space = problem.space
     try:
         model = _fit(_inputs(problem, obs), y)
